@@ -1747,3 +1747,127 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(tag: &str) -> Broker {
+        Broker::new(BrokerConfig {
+            name: format!("u{}-{tag}", std::process::id()),
+            buffer_size: 1 << 16,
+            max_clients: 4,
+            max_subscriptions_per_client: 2,
+        })
+        .unwrap()
+    }
+
+    fn corrupt_then_connect(tag: &str, off: usize, value: u64) -> Error {
+        let b = make(tag);
+        b.inner.h(off).store(value, Ordering::SeqCst);
+        Broker::connect(b.name()).unwrap_err()
+    }
+
+    #[test]
+    fn corrupt_headers_are_incompatible_region_errors() {
+        for (i, (off, value)) in [
+            (H_MAGIC, 0xdead_beef),
+            (H_VERSION, LAYOUT_VERSION + 1),
+            (H_TOTAL, 12345),
+            (H_BUFFER, 1 << 40),
+            (H_MAX_CLIENTS, 0),
+            (H_INBOX_CAP, 3),
+            (H_POLICY, 9),
+            (H_INIT, 77),
+            (H_ATTACH_SLOTS, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = corrupt_then_connect(&format!("corrupt{i}"), off, value);
+            assert_eq!(e.code(), "IncompatibleRegion", "field at {off}: {e}");
+        }
+    }
+
+    #[test]
+    fn region_smaller_than_its_header_claims_is_refused() {
+        let name = format!("u{}-short", std::process::id());
+        let os_id = region::os_id(&name);
+        let big = make("shortsrc");
+        // Copy a valid header into a region that is too small for the layout it claims.
+        let region = match Region::create(&os_id, 64 * 1024, 0o600).unwrap() {
+            Created::New(r) => r,
+            Created::Exists => panic!("exists"),
+        };
+        for off in (0..HEADER_SIZE).step_by(8) {
+            region
+                .u64_at(off)
+                .store(big.inner.h(off).load(Ordering::SeqCst), Ordering::SeqCst);
+        }
+        let e = Broker::connect(&name).unwrap_err();
+        assert_eq!(e.code(), "IncompatibleRegion", "{e}");
+        assert!(e.to_string().contains("smaller"), "{e}");
+        region.unlink();
+    }
+
+    #[test]
+    fn creator_that_died_mid_init_is_reported_not_waited_for_forever() {
+        let name = format!("u{}-midinit", std::process::id());
+        let os_id = region::os_id(&name);
+        let region = match Region::create(&os_id, 64 * 1024, 0o600).unwrap() {
+            Created::New(r) => r,
+            Created::Exists => panic!("exists"),
+        };
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = ((child.id() as u64) << 32) | 1;
+        child.wait().unwrap();
+        region.u64_at(H_CREATOR).store(dead, Ordering::SeqCst);
+        region.u64_at(H_INIT).store(INIT_CREATING, Ordering::SeqCst);
+        assert_eq!(Broker::connect(&name).unwrap_err().code(), "IncompatibleRegion");
+        // And create treats it as stale and replaces it.
+        let b = Broker::new(BrokerConfig {
+            name: name.clone(),
+            buffer_size: 1 << 16,
+            max_clients: 2,
+            max_subscriptions_per_client: 1,
+        })
+        .unwrap();
+        assert_eq!(b.name(), name);
+    }
+
+    #[test]
+    fn corrupt_record_is_an_error_not_a_crash() {
+        let b = make("badrec");
+        let s = b.register_client("s").unwrap();
+        b.subscribe(&s, "t").unwrap();
+        b.publish_str("t", b"x").unwrap();
+        // Scribble over the record's length words.
+        let log = b.inner.l.log_off;
+        b.inner.h(log + R_PAYLOAD_LEN).store(u64::MAX / 2, Ordering::SeqCst);
+        assert_eq!(b.receive(&s).unwrap_err().code(), "IncompatibleRegion");
+        // The broker keeps working afterwards.
+        b.publish_str("t", b"y").unwrap();
+        assert_eq!(b.receive(&s).unwrap().unwrap().payload(), b"y");
+    }
+
+    #[test]
+    fn repair_after_dead_holder_finishes_half_done_updates() {
+        let b = make("repair");
+        let a = b.register_client("a").unwrap();
+        b.subscribe(&a, "x/#").unwrap();
+        b.publish_str("x/1", b"1").unwrap();
+        b.receive(&a).unwrap().unwrap();
+        // Simulate a dead holder that was half-way through unsubscribing `a`: the filter
+        // is gone but the routing bit is still set, and the lock names a dead process.
+        b.inner.c(a.slot, C_SUB_COUNT).store(0, Ordering::SeqCst);
+        b.inner.h(H_PENDING_SLOT).store(a.slot as u64 + 1, Ordering::SeqCst);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = ((child.id() as u64) << 32) | 1;
+        child.wait().unwrap();
+        b.inner.h(H_LOCK).store(dead, Ordering::SeqCst);
+        // The next operation takes the lock over and repairs: no delivery to `a`.
+        assert_eq!(b.publish_str("x/1", b"2").unwrap(), 0);
+        assert_eq!(b.inner.h(H_PENDING_SLOT).load(Ordering::SeqCst), 0);
+        assert!(b.receive(&a).unwrap().is_none());
+    }
+}

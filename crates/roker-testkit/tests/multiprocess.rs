@@ -1,0 +1,229 @@
+//! Cross-process tests: every worker is a real OS process (the `roker-worker` binary),
+//! always reaped, and every wait is bounded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use roker::{Broker, BrokerConfig, BrokerOptions, SlowSubscriberPolicy};
+use roker_testkit::{check_payload, unique_name, Worker};
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+#[test]
+fn three_publishers_two_wildcard_subscribers_lose_nothing() {
+    let name = unique_name("fanin");
+    let _broker = Broker::with_options(
+        BrokerConfig {
+            name: name.clone(),
+            buffer_size: 8 << 20,
+            max_clients: 16,
+            max_subscriptions_per_client: 4,
+        },
+        BrokerOptions {
+            policy: SlowSubscriberPolicy::Block,
+            publish_timeout: Duration::from_secs(120),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    const PER: u64 = 100_000;
+    let mut all = Worker::spawn(&["subscribe", &name, "/mp/#", &(3 * PER).to_string(), "3"]);
+    let mut even = Worker::spawn(&["subscribe", &name, "/mp/*/even", &(3 * PER / 2).to_string(), "3"]);
+    all.expect_line("READY");
+    even.expect_line("READY");
+    let pubs: Vec<Worker> = (0..3)
+        .map(|p| Worker::spawn(&["publish", &name, &p.to_string(), &PER.to_string(), "64"]))
+        .collect();
+    for p in pubs {
+        p.wait_ok(LIMIT);
+    }
+    let all_out = all.wait_ok(LIMIT);
+    let even_out = even.wait_ok(LIMIT);
+    assert_eq!(all_out, [format!("OK {}", 3 * PER)]);
+    assert_eq!(even_out, [format!("OK {}", 3 * PER / 2)]);
+}
+
+#[test]
+fn sigkilled_publishers_and_subscribers_block_nobody() {
+    let name = unique_name("crash");
+    const MAX_CLIENTS: usize = 6;
+    let broker = Broker::with_options(
+        BrokerConfig {
+            name: name.clone(),
+            buffer_size: 1 << 20,
+            max_clients: MAX_CLIENTS,
+            max_subscriptions_per_client: 4,
+        },
+        BrokerOptions {
+            policy: SlowSubscriberPolicy::Block,
+            publish_timeout: Duration::from_secs(30),
+            inbox_capacity: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let me = broker.register_client("survivor").unwrap();
+    broker.subscribe(&me, "/c/#").unwrap();
+    // The survivor drains on a thread, checking every message, while the main thread
+    // publishes and kills.
+    let stop = Arc::new(AtomicBool::new(false));
+    let drainer = {
+        let (b, stop) = (broker.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut mine, mut theirs, mut corrupt) = (0u64, 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(m) = b.receive_timeout(&me, Duration::from_millis(20)).unwrap() {
+                    match check_payload(m.payload()) {
+                        Some((1000, _)) => mine += 1,
+                        Some(_) => theirs += 1,
+                        None => corrupt += 1,
+                    }
+                }
+            }
+            (mine, theirs, corrupt)
+        })
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut published = 0u64;
+    for round in 0..20u32 {
+        let mut publisher = Worker::spawn(&["flood", &name, &round.to_string()]);
+        let mut subscriber = Worker::spawn(&["drain", &name, "/c/#"]);
+        publisher.expect_line("RUNNING");
+        subscriber.expect_line("RUNNING");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 20_000));
+        if round % 2 == 0 {
+            publisher.kill();
+            subscriber.kill();
+        } else {
+            subscriber.kill();
+            publisher.kill();
+        }
+        // Survivors continue: this publish must get through although a dead subscriber may
+        // hold a full inbox (it is detected and reclaimed), all within a bounded time.
+        let t = Instant::now();
+        for i in 0..200u64 {
+            let payload = roker_testkit::make_payload(1000, published + i, 64);
+            broker.publish_str("/c/parent", &payload).unwrap();
+        }
+        published += 200;
+        assert!(t.elapsed() < Duration::from_secs(25), "round {round} publish stalled");
+    }
+    // Give the drainer a bounded time to take the last ones.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while broker.client_stats(&me).unwrap().queued > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mine, theirs, corrupt) = drainer.join().unwrap();
+    assert_eq!(corrupt, 0);
+    assert_eq!(mine, published, "the survivor lost its own messages");
+    assert!(theirs > 0);
+    // Every dead client's slot comes back: max_clients new clients register.
+    broker.unregister_client(&me).unwrap();
+    broker.sweep().unwrap();
+    let ids: Vec<_> = (0..MAX_CLIENTS)
+        .map(|i| broker.register_client(&format!("n{i}")).unwrap())
+        .collect();
+    assert_eq!(ids.len(), MAX_CLIENTS);
+}
+
+#[test]
+fn drop_oldest_slow_subscriber_gets_intact_messages_and_exact_miss_count() {
+    let name = unique_name("slow");
+    let broker = Broker::with_options(
+        BrokerConfig {
+            name: name.clone(),
+            buffer_size: 256 << 10,
+            max_clients: 4,
+            max_subscriptions_per_client: 2,
+        },
+        BrokerOptions {
+            policy: SlowSubscriberPolicy::DropOldest,
+            inbox_capacity: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    const N: u64 = 50_000;
+    let mut slow = Worker::spawn(&["slow", &name, "/d/#", &(N - 1).to_string()]);
+    slow.expect_line("READY");
+    for i in 0..N {
+        // Sizes vary so both the inbox and the log overflow.
+        let payload = roker_testkit::make_payload(7, i, 32 + (i % 64) as usize * 97);
+        broker.publish_str("/d/x", &payload).unwrap();
+    }
+    let out = slow.wait_ok(LIMIT);
+    let total: Vec<u64> = out
+        .iter()
+        .find_map(|l| l.strip_prefix("TOTAL "))
+        .expect("TOTAL line")
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (received, missed) = (total[0], total[1]);
+    assert_eq!(received + missed, N, "received {received} + missed {missed}");
+    assert!(missed > 0, "the subscriber was never slow enough to drop");
+}
+
+#[test]
+fn stale_region_of_a_killed_creator_is_reclaimed_and_live_one_is_not() {
+    let name = unique_name("stale");
+    let cfg = BrokerConfig {
+        name: name.clone(),
+        buffer_size: 1 << 20,
+        max_clients: 8,
+        max_subscriptions_per_client: 4,
+    };
+    let mut creator = Worker::spawn(&["create", &name]);
+    creator.expect_line("CREATED");
+    // Live in another process: a second create fails, connect works.
+    assert_eq!(Broker::new(cfg.clone()).unwrap_err().code(), "AlreadyExists");
+    let attached = Broker::connect(&name).unwrap();
+    drop(attached);
+    creator.kill();
+    // Its creator is dead and nobody else uses it: create reclaims it.
+    assert!(Broker::exists(&name));
+    let b = Broker::new(cfg).unwrap();
+    let id = b.register_client("x").unwrap();
+    b.subscribe(&id, "a").unwrap();
+    b.publish_str("a", b"fresh").unwrap();
+    assert_eq!(b.receive(&id).unwrap().unwrap().payload(), b"fresh");
+}
+
+#[test]
+fn a_killed_subscriber_is_reclaimed_within_about_a_second() {
+    let name = unique_name("reclaim");
+    let broker = Broker::with_options(
+        BrokerConfig {
+            name: name.clone(),
+            buffer_size: 1 << 20,
+            max_clients: 2,
+            max_subscriptions_per_client: 2,
+        },
+        BrokerOptions {
+            publish_timeout: Duration::from_secs(10),
+            inbox_capacity: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut sub = Worker::spawn(&["slow", &name, "/r/#", "1000000"]);
+    sub.expect_line("READY");
+    sub.kill();
+    // Its slot still looks taken until the death is noticed: publishing into its (full)
+    // inbox notices it and reclaims the slot.
+    let t = Instant::now();
+    for i in 0..20u64 {
+        broker
+            .publish_str("/r/x", &roker_testkit::make_payload(1, i, 32))
+            .unwrap();
+    }
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let a = broker.register_client("a").unwrap();
+    let b = broker.register_client("b").unwrap();
+    assert_ne!(a.slot(), b.slot());
+}
