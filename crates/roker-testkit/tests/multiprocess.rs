@@ -29,7 +29,13 @@ fn three_publishers_two_wildcard_subscribers_lose_nothing() {
     .unwrap();
     const PER: u64 = 100_000;
     let mut all = Worker::spawn(&["subscribe", &name, "/mp/#", &(3 * PER).to_string(), "3"]);
-    let mut even = Worker::spawn(&["subscribe", &name, "/mp/*/even", &(3 * PER / 2).to_string(), "3"]);
+    let mut even = Worker::spawn(&[
+        "subscribe",
+        &name,
+        "/mp/*/even",
+        &(3 * PER / 2).to_string(),
+        "3",
+    ]);
     all.expect_line("READY");
     even.expect_line("READY");
     let pubs: Vec<Worker> = (0..3)
@@ -110,7 +116,10 @@ fn sigkilled_publishers_and_subscribers_block_nobody() {
             broker.publish_str("/c/parent", &payload).unwrap();
         }
         published += 200;
-        assert!(t.elapsed() < Duration::from_secs(25), "round {round} publish stalled");
+        assert!(
+            t.elapsed() < Duration::from_secs(25),
+            "round {round} publish stalled"
+        );
     }
     // Give the drainer a bounded time to take the last ones.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -165,7 +174,11 @@ fn drop_oldest_slow_subscriber_gets_intact_messages_and_exact_miss_count() {
         .map(|x| x.parse().unwrap())
         .collect();
     let (received, missed) = (total[0], total[1]);
-    assert_eq!(received + missed, N, "received {received} + missed {missed}");
+    assert_eq!(
+        received + missed,
+        N,
+        "received {received} + missed {missed}"
+    );
     assert!(missed > 0, "the subscriber was never slow enough to drop");
 }
 
@@ -181,7 +194,10 @@ fn stale_region_of_a_killed_creator_is_reclaimed_and_live_one_is_not() {
     let mut creator = Worker::spawn(&["create", &name]);
     creator.expect_line("CREATED");
     // Live in another process: a second create fails, connect works.
-    assert_eq!(Broker::new(cfg.clone()).unwrap_err().code(), "AlreadyExists");
+    assert_eq!(
+        Broker::new(cfg.clone()).unwrap_err().code(),
+        "AlreadyExists"
+    );
     let attached = Broker::connect(&name).unwrap();
     drop(attached);
     creator.kill();

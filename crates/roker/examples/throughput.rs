@@ -15,7 +15,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--subscriber") {
         return subscriber(&args[2], args[3].parse().unwrap());
     }
-    let count: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let count: u64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let size: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
     let name = format!("throughput-{}", std::process::id());
     let broker = Broker::with_options(
@@ -68,7 +71,9 @@ fn subscriber(name: &str, count: u64) {
             .receive_batch_with(&id, 1024, |m| bytes += m.payload.len() as u64)
             .unwrap();
         if n == 0 {
-            broker.wait_for_message(&id, Duration::from_secs(10)).unwrap();
+            broker
+                .wait_for_message(&id, Duration::from_secs(10))
+                .unwrap();
             continue;
         }
         start.get_or_insert_with(Instant::now);

@@ -21,6 +21,7 @@
 //!   sweeps (on lock takeover, when registration finds no free slot, every second from
 //!   publishers, when a blocked publisher finds its blocker dead, and by [`Broker::sweep`]).
 
+use std::cell::UnsafeCell;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -122,10 +123,18 @@ pub(crate) struct Inner {
     publisher_id: u64,
     /// Per-handle sequence; only changed under the broker lock.
     seq: AtomicU64,
-    topic_ids: Mutex<FxHashMap<Box<str>, u32>>,
+    /// Topic → interned id; only touched while holding the broker lock (see `topic_id_locked`).
+    topic_ids: TopicCache,
     locals: Box<[Mutex<LocalClient>]>,
     closed: AtomicBool,
 }
+
+/// Process-local topic-id cache, guarded by the region's broker lock instead of a mutex.
+struct TopicCache(UnsafeCell<FxHashMap<Box<str>, u32>>);
+
+// SAFETY: the map is only accessed by the holder of the broker lock (see `topic_id_locked`),
+// which serialises all threads.
+unsafe impl Sync for TopicCache {}
 
 /// Why a publish cannot proceed yet.
 struct Blocked {
@@ -357,6 +366,9 @@ impl Broker {
     /// Waits up to `timeout` for the next message (spinning briefly, then sleeping on a
     /// futex). `Ok(None)` when the time ran out.
     pub fn receive_timeout(&self, id: &ClientId, timeout: Duration) -> Result<Option<Message>> {
+        if let Some(m) = self.receive(id)? {
+            return Ok(Some(m));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(m) = self.receive(id)? {
@@ -438,6 +450,9 @@ impl Broker {
     /// Waits until a message is queued for `id` or `timeout` passes, without taking it.
     /// Returns whether a message is queued.
     pub fn wait_for_message(&self, id: &ClientId, timeout: Duration) -> Result<bool> {
+        if self.inner.queued(*id)? > 0 {
+            return Ok(true);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             if self.inner.queued(*id)? > 0 {
@@ -616,6 +631,13 @@ fn is_stale(os_id: &str, name: &str) -> Result<bool> {
             Err(e) => return Err(e),
         }
     };
+    let state = region.u64_at(H_INIT).load(Ordering::Acquire);
+    if state > INIT_DESTROYED {
+        // Not something roker wrote: refuse to overwrite it.
+        return Err(Error::IncompatibleRegion(format!(
+            "region '{name}' exists and is not a roker region (remove it with Broker::remove)"
+        )));
+    }
     match wait_ready(&region, name, Instant::now() + INIT_TIMEOUT) {
         Ok(()) => {}
         Err(Error::NotFound(_)) => return Ok(true),
@@ -670,8 +692,7 @@ impl Inner {
                 break;
             }
         }
-        let attach_index =
-            attach_index.ok_or(Error::MaxClientsReached(l.p.attach_slots))?;
+        let attach_index = attach_index.ok_or(Error::MaxClientsReached(l.p.attach_slots))?;
         let publisher_id = region
             .u64_at(H_NEXT_PUBLISHER)
             .fetch_add(1, Ordering::Relaxed)
@@ -687,7 +708,7 @@ impl Inner {
                 attach_index,
                 publisher_id,
                 seq: AtomicU64::new(0),
-                topic_ids: Mutex::new(FxHashMap::default()),
+                topic_ids: TopicCache(UnsafeCell::new(FxHashMap::default())),
                 locals,
                 closed: AtomicBool::new(false),
             }),
@@ -729,7 +750,7 @@ impl Inner {
     }
 
     fn lock(&self) -> Result<(LockGuard<'_>, bool)> {
-        lock::lock(self.h(H_LOCK), Instant::now() + LOCK_TIMEOUT)
+        lock::lock(self.h(H_LOCK), LOCK_TIMEOUT)
     }
 
     /// Takes the broker lock, repairing after a dead holder.
@@ -794,6 +815,7 @@ impl Inner {
         };
         let tail = c(C_TAIL).load(Ordering::Relaxed);
         c(C_HEAD).store(tail, Ordering::Relaxed);
+        c(C_HEAD_SEEN).store(tail, Ordering::Relaxed);
         c(C_HOLD).store(0, Ordering::Relaxed);
         c(C_SLEEPING).store(0, Ordering::Relaxed);
         c(C_DROPPED).store(0, Ordering::Relaxed);
@@ -1129,7 +1151,9 @@ impl Inner {
 
     /// The interned id of `topic`, inserting it if the table has room. Under the lock.
     fn topic_id_locked(&self, topic: &str) -> Option<u32> {
-        let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: we hold the broker lock. It excludes every other thread of this process
+        // (a live process's lock is never taken over), so this is the only reference.
+        let cache = unsafe { &mut *self.topic_ids.0.get() };
         if let Some(&id) = cache.get(topic) {
             return Some(id);
         }
@@ -1237,8 +1261,8 @@ impl Inner {
         }
         self.check_open()?;
         let n = align8(RECORD_HEADER + topic.len() + payload.len()) as u64;
-        let start_time = Instant::now();
-        let deadline = start_time + Duration::from_nanos(p.timeout_ns);
+        // Computed only once a publish has to wait: clocks cost on the hot path.
+        let mut deadline = None;
         loop {
             let blocked = {
                 let g = self.lock_repaired()?;
@@ -1251,6 +1275,8 @@ impl Inner {
                     Err(b) => b,
                 }
             };
+            let deadline = *deadline
+                .get_or_insert_with(|| Instant::now() + Duration::from_nanos(p.timeout_ns));
             self.wait_space(blocked, deadline)?;
         }
     }
@@ -1273,8 +1299,13 @@ impl Inner {
         self.for_each_recipient(&recipients, |s| {
             count += 1;
             let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
+            // The head only grows: a stale copy that shows room is still right.
+            if tail - self.c(s, C_HEAD_SEEN).load(Ordering::Relaxed) < cap {
+                return ControlFlow::Continue(());
+            }
             loop {
                 let head = self.c(s, C_HEAD).load(Ordering::SeqCst);
+                self.c(s, C_HEAD_SEEN).store(head, Ordering::Relaxed);
                 if tail - head < cap {
                     return ControlFlow::Continue(());
                 }
@@ -1823,7 +1854,10 @@ mod tests {
         child.wait().unwrap();
         region.u64_at(H_CREATOR).store(dead, Ordering::SeqCst);
         region.u64_at(H_INIT).store(INIT_CREATING, Ordering::SeqCst);
-        assert_eq!(Broker::connect(&name).unwrap_err().code(), "IncompatibleRegion");
+        assert_eq!(
+            Broker::connect(&name).unwrap_err().code(),
+            "IncompatibleRegion"
+        );
         // And create treats it as stale and replaces it.
         let b = Broker::new(BrokerConfig {
             name: name.clone(),
@@ -1843,7 +1877,9 @@ mod tests {
         b.publish_str("t", b"x").unwrap();
         // Scribble over the record's length words.
         let log = b.inner.l.log_off;
-        b.inner.h(log + R_PAYLOAD_LEN).store(u64::MAX / 2, Ordering::SeqCst);
+        b.inner
+            .h(log + R_PAYLOAD_LEN)
+            .store(u64::MAX / 2, Ordering::SeqCst);
         assert_eq!(b.receive(&s).unwrap_err().code(), "IncompatibleRegion");
         // The broker keeps working afterwards.
         b.publish_str("t", b"y").unwrap();
@@ -1860,7 +1896,9 @@ mod tests {
         // Simulate a dead holder that was half-way through unsubscribing `a`: the filter
         // is gone but the routing bit is still set, and the lock names a dead process.
         b.inner.c(a.slot, C_SUB_COUNT).store(0, Ordering::SeqCst);
-        b.inner.h(H_PENDING_SLOT).store(a.slot as u64 + 1, Ordering::SeqCst);
+        b.inner
+            .h(H_PENDING_SLOT)
+            .store(a.slot as u64 + 1, Ordering::SeqCst);
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = ((child.id() as u64) << 32) | 1;
         child.wait().unwrap();

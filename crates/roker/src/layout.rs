@@ -66,17 +66,22 @@ pub(crate) const C_GEN: usize = 8;
 pub(crate) const C_OWNER: usize = 16;
 pub(crate) const C_SUB_COUNT: usize = 24;
 pub(crate) const C_NAME_LEN: usize = 32;
+// Written by the receiver only when it goes to sleep: kept off the hot consumer line so a
+// publisher's check of `sleeping` does not miss in cache on every push.
+pub(crate) const C_SLEEPING: usize = 40;
+pub(crate) const C_DOORBELL: usize = 48;
 pub(crate) const C_NAME: usize = 64;
 /// Longest client name kept (longer names are an error).
 pub const MAX_CLIENT_NAME_LEN: usize = 64;
 // Producer side (written under the broker lock).
 pub(crate) const C_TAIL: usize = 128;
 pub(crate) const C_DROPPED: usize = 136;
+/// The publisher side's last seen head, so a push reads the receiver's line only when the
+/// inbox looks full.
+pub(crate) const C_HEAD_SEEN: usize = 144;
 // Consumer side (written by the receiving client).
 pub(crate) const C_HEAD: usize = 192;
 pub(crate) const C_HOLD: usize = 200;
-pub(crate) const C_SLEEPING: usize = 208;
-pub(crate) const C_DOORBELL: usize = 216;
 pub(crate) const C_REPORTED: usize = 224;
 pub(crate) const C_RECEIVED: usize = 232;
 

@@ -29,8 +29,8 @@ impl Drop for LockGuard<'_> {
 const LIVENESS_EVERY: Duration = Duration::from_millis(2);
 
 /// Takes the lock. Returns the guard and whether it was taken over from a dead owner.
-/// Fails with [`Error::Timeout`] when `deadline` passes while a live owner keeps it.
-pub(crate) fn lock(word: &AtomicU64, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
+/// Fails with [`Error::Timeout`] when `timeout` passes while a live owner keeps it.
+pub(crate) fn lock(word: &AtomicU64, timeout: Duration) -> Result<(LockGuard<'_>, bool)> {
     let me = sys::self_identity();
     // Acquire on success: pairs with the Release in `LockGuard::drop`.
     if word
@@ -39,13 +39,14 @@ pub(crate) fn lock(word: &AtomicU64, deadline: Instant) -> Result<(LockGuard<'_>
     {
         return Ok((LockGuard { word }, false));
     }
-    lock_slow(word, me, deadline)
+    lock_slow(word, me, timeout)
 }
 
 #[cold]
-fn lock_slow(word: &AtomicU64, me: u64, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
+fn lock_slow(word: &AtomicU64, me: u64, timeout: Duration) -> Result<(LockGuard<'_>, bool)> {
     let mut spins = 0u32;
     let mut last_check = Instant::now();
+    let deadline = last_check + timeout;
     loop {
         let cur = word.load(Ordering::Relaxed);
         if cur == 0 {
@@ -104,8 +105,7 @@ mod tests {
                 let (word, counter) = (word.clone(), counter.clone());
                 std::thread::spawn(move || {
                     for _ in 0..10_000 {
-                        let far = Instant::now() + Duration::from_secs(60);
-                        let (_g, took) = lock(&word, far).unwrap();
+                        let (_g, took) = lock(&word, Duration::from_secs(60)).unwrap();
                         assert!(!took);
                         // A non-atomic read-modify-write made safe only by the lock.
                         let v = counter.load(Ordering::Relaxed);
@@ -128,7 +128,7 @@ mod tests {
         child.wait().unwrap();
         // A word naming a process that no longer exists.
         let word = AtomicU64::new(((pid as u64) << 32) | 12345);
-        let (_g, took) = lock(&word, Instant::now() + Duration::from_secs(10)).unwrap();
+        let (_g, took) = lock(&word, Duration::from_secs(10)).unwrap();
         assert!(took);
         assert_eq!(word.load(Ordering::Relaxed), sys::self_identity());
     }
@@ -137,9 +137,7 @@ mod tests {
     fn live_owner_times_out() {
         // Our own identity from "another thread": alive, never released.
         let word = AtomicU64::new(sys::self_identity());
-        let err = lock(&word, Instant::now() + Duration::from_millis(20))
-            .err()
-            .unwrap();
+        let err = lock(&word, Duration::from_millis(20)).err().unwrap();
         assert_eq!(err.code(), "Timeout");
     }
 }

@@ -552,3 +552,25 @@ fn many_threads_publish_and_receive_in_order() {
         }
     }
 }
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_async_waits_without_blocking_the_runtime() {
+    let b = Broker::new(small("tokio")).unwrap();
+    let s = b.register_client("s").unwrap();
+    b.subscribe(&s, "t").unwrap();
+    assert!(b
+        .receive_async(&s, Duration::from_millis(20))
+        .await
+        .unwrap()
+        .is_none());
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.receive_async(&s, Duration::from_secs(30)).await })
+    };
+    // The runtime keeps running other tasks meanwhile.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    b.publish_str("t", b"async").unwrap();
+    let m = waiter.await.unwrap().unwrap().unwrap();
+    assert_eq!(m.payload(), b"async");
+}

@@ -30,8 +30,16 @@ fn connect(name: &str) -> Broker {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| fail(format!("missing argument {i}")));
-    let num = |i: usize| arg(i).parse::<u64>().unwrap_or_else(|e| fail(format!("argument {i}: {e}")));
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .unwrap_or_else(|| fail(format!("missing argument {i}")))
+    };
+    let num = |i: usize| {
+        arg(i)
+            .parse::<u64>()
+            .unwrap_or_else(|e| fail(format!("argument {i}: {e}")))
+    };
     match arg(0).as_str() {
         "publish" => {
             let b = connect(&arg(1));
@@ -47,8 +55,11 @@ fn main() {
         }
         "subscribe" => {
             let b = connect(&arg(1));
-            let id = b.register_client("subscriber").unwrap_or_else(|e| fail(e.to_string()));
-            b.subscribe(&id, &arg(2)).unwrap_or_else(|e| fail(e.to_string()));
+            let id = b
+                .register_client("subscriber")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            b.subscribe(&id, &arg(2))
+                .unwrap_or_else(|e| fail(e.to_string()));
             println!("READY");
             let expect = num(3);
             let mut last: HashMap<u32, u64> = HashMap::new();
@@ -58,7 +69,10 @@ fn main() {
                     .receive_many(&id, 256)
                     .unwrap_or_else(|e| fail(format!("receive: {e}")));
                 if batch.is_empty() {
-                    if !b.wait_for_message(&id, Duration::from_secs(60)).unwrap_or(false) {
+                    if !b
+                        .wait_for_message(&id, Duration::from_secs(60))
+                        .unwrap_or(false)
+                    {
                         fail(format!("no message for 60 s after {received}"));
                     }
                     continue;
@@ -67,23 +81,32 @@ fn main() {
                     let Some((p, i)) = check_payload(m.payload()) else {
                         fail(format!("corrupt payload on {}", m.topic()))
                     };
-                    let expected_topic = format!("/mp/{p}/{}", if i % 2 == 0 { "even" } else { "odd" });
+                    let expected_topic =
+                        format!("/mp/{p}/{}", if i % 2 == 0 { "even" } else { "odd" });
                     if m.topic().as_str() != expected_topic {
                         fail(format!("message {p}/{i} arrived on {}", m.topic()));
                     }
                     if let Some(&prev) = last.get(&p) {
                         if i <= prev {
-                            fail(format!("publisher {p}: {i} after {prev} (duplicate or reordered)"));
+                            fail(format!(
+                                "publisher {p}: {i} after {prev} (duplicate or reordered)"
+                            ));
                         }
                     }
                     if m.sequence() != i + 1 {
-                        fail(format!("publisher {p}: sequence {} for index {i}", m.sequence()));
+                        fail(format!(
+                            "publisher {p}: sequence {} for index {i}",
+                            m.sequence()
+                        ));
                     }
                     last.insert(p, i);
                     received += 1;
                 }
             }
-            if b.receive(&id).unwrap_or_else(|e| fail(e.to_string())).is_some() {
+            if b.receive(&id)
+                .unwrap_or_else(|e| fail(e.to_string()))
+                .is_some()
+            {
                 fail("more messages than expected".into());
             }
             println!("OK {received}");
@@ -91,7 +114,9 @@ fn main() {
         "flood" => {
             let b = connect(&arg(1));
             let p = num(2) as u32;
-            let _id = b.register_client("flood").unwrap_or_else(|e| fail(e.to_string()));
+            let _id = b
+                .register_client("flood")
+                .unwrap_or_else(|e| fail(e.to_string()));
             let topic = format!("/c/{p}");
             for i in 0.. {
                 let payload = make_payload(p, i, 64 + (i % 512) as usize);
@@ -106,8 +131,11 @@ fn main() {
         }
         "drain" => {
             let b = connect(&arg(1));
-            let id = b.register_client("drain").unwrap_or_else(|e| fail(e.to_string()));
-            b.subscribe(&id, &arg(2)).unwrap_or_else(|e| fail(e.to_string()));
+            let id = b
+                .register_client("drain")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            b.subscribe(&id, &arg(2))
+                .unwrap_or_else(|e| fail(e.to_string()));
             let mut n = 0u64;
             loop {
                 match b.receive_timeout(&id, Duration::from_millis(100)) {
@@ -127,8 +155,11 @@ fn main() {
         }
         "slow" => {
             let b = connect(&arg(1));
-            let id = b.register_client("slow").unwrap_or_else(|e| fail(e.to_string()));
-            b.subscribe(&id, &arg(2)).unwrap_or_else(|e| fail(e.to_string()));
+            let id = b
+                .register_client("slow")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            b.subscribe(&id, &arg(2))
+                .unwrap_or_else(|e| fail(e.to_string()));
             println!("READY");
             let last_index = num(3);
             let (mut received, mut missed) = (0u64, 0u64);
