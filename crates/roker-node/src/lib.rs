@@ -166,6 +166,7 @@ struct WaiterState {
 struct Waiter {
     state: Mutex<WaiterState>,
     cv: Condvar,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Longest single native sleep, so cancellations and deadlines are seen promptly.
@@ -591,13 +592,16 @@ impl NativeBroker {
                 ..Default::default()
             }),
             cv: Condvar::new(),
+            thread: Mutex::new(None),
         });
         waiters.insert(cid.to_raw(), w.clone());
         drop(waiters);
-        std::thread::Builder::new()
+        let runner = w.clone();
+        let handle = std::thread::Builder::new()
             .name("roker-wait".into())
-            .spawn(move || w.run(b, cid))
+            .spawn(move || runner.run(b, cid))
             .map_err(|e| napi::Error::new(Code::Roker("OsError"), e.to_string()))?;
+        *w.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
 
@@ -631,17 +635,28 @@ impl NativeBroker {
     #[napi]
     pub fn close(&self) {
         self.lent.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        for (_, w) in self
+        // Closing the core handle rings every doorbell, so waiter threads wake at once.
+        if let Some(b) = self.broker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            b.close();
+        }
+        let waiters: Vec<_> = self
             .waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain()
-        {
+            .map(|(_, w)| w)
+            .collect();
+        for w in &waiters {
             w.state.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
             w.cv.notify_one();
         }
-        if let Some(b) = self.broker.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            b.close();
+        // Join them so their handles on the region are dropped now (and the region's name
+        // removed if this was its last user), not whenever the threads get scheduled.
+        for w in waiters {
+            let handle = w.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
         }
     }
 

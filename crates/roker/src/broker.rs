@@ -1796,7 +1796,9 @@ mod tests {
     fn corrupt_then_connect(tag: &str, off: usize, value: u64) -> Error {
         let b = make(tag);
         b.inner.h(off).store(value, Ordering::SeqCst);
-        Broker::connect(b.name()).unwrap_err()
+        let e = Broker::connect(b.name()).unwrap_err();
+        b.inner.region.unlink();
+        e
     }
 
     #[test]
