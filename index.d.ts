@@ -150,7 +150,7 @@ export declare class Broker {
     publish(topic: string | Topic, payload: Payload): number;
     /** Takes the next message for a client, or `null`; never blocks. */
     receive(id: ClientId): Message | null;
-    /** Takes up to `max` queued messages in one native call; never blocks. */
+    /** Takes up to `max` queued messages (few native calls, one Buffer per 1024); never blocks. */
     receiveMany(id: ClientId, max?: number): Message[];
     /**
      * Takes the next message without copying its payload: `payload` views the shared region

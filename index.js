@@ -123,6 +123,8 @@ class Topic {
     }
 }
 exports.Topic = Topic;
+/** Set while the API builds a received message, so the constructor skips validation. */
+let trusted = false;
 /** A message: its topic, payload and, once received, publish metadata. */
 class Message {
     /** The topic it was (or will be) published on. */
@@ -137,25 +139,30 @@ class Message {
     publisherId;
     /** Messages this subscriber lost under `'dropOldest'` just before this one. */
     missed;
-    /** A message to publish. String payloads are encoded as UTF-8. */
-    constructor(topic, payload) {
-        if (topic instanceof Topic)
-            this.topic = topic.value;
-        else {
-            checkString(topic, 'topic');
-            this.topic = new Topic(topic).value;
+    constructor(topic, payload, timestamp = 0, sequence = 0, publisherId = 0, missed = 0) {
+        if (trusted) {
+            this.topic = topic;
+            this.payload = payload;
         }
-        checkPayload(payload);
-        this.payload =
-            typeof payload === 'string'
-                ? Buffer.from(payload, 'utf8')
-                : Buffer.isBuffer(payload)
-                    ? payload
-                    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-        this.timestamp = 0;
-        this.sequence = 0;
-        this.publisherId = 0;
-        this.missed = 0;
+        else {
+            if (topic instanceof Topic)
+                this.topic = topic.value;
+            else {
+                checkString(topic, 'topic');
+                this.topic = new Topic(topic).value;
+            }
+            checkPayload(payload);
+            this.payload =
+                typeof payload === 'string'
+                    ? Buffer.from(payload, 'utf8')
+                    : Buffer.isBuffer(payload)
+                        ? payload
+                        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+        }
+        this.timestamp = timestamp;
+        this.sequence = sequence;
+        this.publisherId = publisherId;
+        this.missed = missed;
     }
     /** The payload decoded as UTF-8. */
     text() {
@@ -167,16 +174,20 @@ class Message {
     }
 }
 exports.Message = Message;
-function fromNative(m) {
-    const msg = Object.create(Message.prototype);
-    msg.topic = m.topic;
-    msg.payload = m.payload;
-    msg.timestamp = m.timestamp;
-    msg.sequence = m.sequence;
-    msg.publisherId = m.publisherId;
-    msg.missed = m.missed;
-    return msg;
+const MessageCtor = Message;
+function received(topic, payload, timestamp, sequence, publisherId, missed) {
+    trusted = true;
+    const m = new MessageCtor(topic, payload, timestamp, sequence, publisherId, missed);
+    trusted = false;
+    return m;
 }
+function fromNative(m) {
+    return received(m.topic, m.payload, m.timestamp, m.sequence, m.publisherId, m.missed);
+}
+/** Numbers per message in the metadata array shared with native code. */
+const STRIDE = 7;
+/** Messages taken per native call in `receiveMany`. */
+const CHUNK = 1024;
 /** Handles still open, closed at process (or worker) exit so their regions are released. */
 const open = new Set();
 let exitHook = false;
@@ -206,6 +217,45 @@ class Broker {
     #native;
     #ref;
     #tokens = 0;
+    /** Metadata of received messages, written by native code (see `receiveInto`). */
+    #meta = new Float64Array(1 + STRIDE * CHUNK);
+    /** Interned topic id → topic string, filled as native code first sends each topic. */
+    #topics = new Map();
+    /** Takes up to `max` messages natively and appends them to `out`; returns how many. */
+    #take(id, max, out) {
+        let buf;
+        try {
+            buf = this.#native.receiveInto(id, max, this.#meta);
+        }
+        catch (e) {
+            rethrow(e);
+        }
+        if (buf === null)
+            return 0;
+        const meta = this.#meta;
+        const n = meta[0];
+        let off = 0;
+        for (let i = 0; i < n; i++) {
+            const at = 1 + i * STRIDE;
+            const tid = meta[at];
+            const tlen = meta[at + 1];
+            const plen = meta[at + 2];
+            let topic;
+            if (tlen > 0) {
+                topic = buf.toString('utf8', off, off + tlen);
+                off += tlen;
+                if (tid >= 0)
+                    this.#topics.set(tid, topic);
+            }
+            else {
+                topic = this.#topics.get(tid);
+            }
+            const payload = n === 1 && plen === buf.length ? buf : buf.subarray(off, off + plen);
+            off += plen;
+            out.push(received(topic, payload, meta[at + 3], meta[at + 4], meta[at + 5], meta[at + 6]));
+        }
+        return n;
+    }
     constructor(options, handle) {
         if (handle) {
             this.#native = handle;
@@ -373,7 +423,7 @@ class Broker {
             body = payload;
         }
         try {
-            return this.#native.publish(topic, body);
+            return typeof body === 'string' ? this.#native.publishString(topic, body) : this.#native.publish(topic, body);
         }
         catch (e) {
             rethrow(e);
@@ -382,30 +432,23 @@ class Broker {
     /** Takes the next message for a client, or `null`; never blocks. */
     receive(id) {
         checkId(id);
-        let m;
-        try {
-            m = this.#native.receive(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
-        return m === null ? null : fromNative(m);
+        const out = [];
+        return this.#take(id, 1, out) === 0 ? null : out[0];
     }
-    /** Takes up to `max` queued messages in one native call; never blocks. */
+    /** Takes up to `max` queued messages (few native calls, one Buffer per 1024); never blocks. */
     receiveMany(id, max = 1024) {
         checkId(id);
         if (typeof max !== 'number' || !Number.isInteger(max))
             throw typeError('max', 'an integer', max);
         if (max < 1 || max > 0xffff_ffff)
             throw new RangeError(`max must be between 1 and 4294967295, got ${max}`);
-        let ms;
-        try {
-            ms = this.#native.receiveMany(id, max);
+        const out = [];
+        while (out.length < max) {
+            const want = Math.min(CHUNK, max - out.length);
+            if (this.#take(id, want, out) < want)
+                break;
         }
-        catch (e) {
-            rethrow(e);
-        }
-        return ms.map(fromNative);
+        return out;
     }
     /**
      * Takes the next message without copying its payload: `payload` views the shared region
@@ -437,14 +480,21 @@ class Broker {
     receiveSync(id, timeout) {
         checkId(id);
         const ms = checkTimeout(timeout, 'timeout');
-        let m;
-        try {
-            m = this.#native.receiveSync(id, Number.isFinite(ms) ? ms : 1e12);
+        const deadline = Date.now() + ms;
+        for (;;) {
+            const m = this.receive(id);
+            if (m)
+                return m;
+            const remaining = deadline - Date.now();
+            if (remaining <= 0)
+                return null;
+            try {
+                this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12);
+            }
+            catch (e) {
+                rethrow(e);
+            }
         }
-        catch (e) {
-            rethrow(e);
-        }
-        return m === null ? null : fromNative(m);
     }
     /** Waits natively (a dedicated thread, never libuv's pool) until a message may be queued. */
     #wait(id, ms, signal) {

@@ -175,6 +175,9 @@ export class Topic {
   }
 }
 
+/** Set while the API builds a received message, so the constructor skips validation. */
+let trusted = false
+
 /** A message: its topic, payload and, once received, publish metadata. */
 export class Message {
   /** The topic it was (or will be) published on. */
@@ -191,23 +194,36 @@ export class Message {
   readonly missed: number
 
   /** A message to publish. String payloads are encoded as UTF-8. */
-  constructor(topic: Topic | string, payload: Payload) {
-    if (topic instanceof Topic) this.topic = topic.value
-    else {
-      checkString(topic, 'topic')
-      this.topic = new Topic(topic).value
+  constructor(topic: Topic | string, payload: Payload)
+  constructor(
+    topic: Topic | string,
+    payload: Payload,
+    timestamp = 0,
+    sequence = 0,
+    publisherId = 0,
+    missed = 0,
+  ) {
+    if (trusted) {
+      this.topic = topic as string
+      this.payload = payload as Buffer
+    } else {
+      if (topic instanceof Topic) this.topic = topic.value
+      else {
+        checkString(topic, 'topic')
+        this.topic = new Topic(topic).value
+      }
+      checkPayload(payload)
+      this.payload =
+        typeof payload === 'string'
+          ? Buffer.from(payload, 'utf8')
+          : Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
     }
-    checkPayload(payload)
-    this.payload =
-      typeof payload === 'string'
-        ? Buffer.from(payload, 'utf8')
-        : Buffer.isBuffer(payload)
-          ? payload
-          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-    this.timestamp = 0
-    this.sequence = 0
-    this.publisherId = 0
-    this.missed = 0
+    this.timestamp = timestamp
+    this.sequence = sequence
+    this.publisherId = publisherId
+    this.missed = missed
   }
 
   /** The payload decoded as UTF-8. */
@@ -221,16 +237,37 @@ export class Message {
   }
 }
 
-function fromNative(m: native.NativeMessage): Message {
-  const msg = Object.create(Message.prototype) as { -readonly [K in keyof Message]: Message[K] }
-  msg.topic = m.topic
-  msg.payload = m.payload
-  msg.timestamp = m.timestamp
-  msg.sequence = m.sequence
-  msg.publisherId = m.publisherId
-  msg.missed = m.missed
-  return msg as Message
+const MessageCtor = Message as unknown as new (
+  topic: string,
+  payload: Buffer,
+  timestamp: number,
+  sequence: number,
+  publisherId: number,
+  missed: number,
+) => Message
+
+function received(
+  topic: string,
+  payload: Buffer,
+  timestamp: number,
+  sequence: number,
+  publisherId: number,
+  missed: number,
+): Message {
+  trusted = true
+  const m = new MessageCtor(topic, payload, timestamp, sequence, publisherId, missed)
+  trusted = false
+  return m
 }
+
+function fromNative(m: native.NativeMessage): Message {
+  return received(m.topic, m.payload, m.timestamp, m.sequence, m.publisherId, m.missed)
+}
+
+/** Numbers per message in the metadata array shared with native code. */
+const STRIDE = 7
+/** Messages taken per native call in `receiveMany`. */
+const CHUNK = 1024
 
 /** Handles still open, closed at process (or worker) exit so their regions are released. */
 const open = new Set<WeakRef<native.NativeBroker>>()
@@ -262,6 +299,42 @@ export class Broker {
   #native: native.NativeBroker
   #ref: WeakRef<native.NativeBroker>
   #tokens = 0
+  /** Metadata of received messages, written by native code (see `receiveInto`). */
+  #meta = new Float64Array(1 + STRIDE * CHUNK)
+  /** Interned topic id → topic string, filled as native code first sends each topic. */
+  #topics = new Map<number, string>()
+
+  /** Takes up to `max` messages natively and appends them to `out`; returns how many. */
+  #take(id: ClientId, max: number, out: Message[]): number {
+    let buf: Buffer | null
+    try {
+      buf = this.#native.receiveInto(id, max, this.#meta)
+    } catch (e) {
+      rethrow(e)
+    }
+    if (buf === null) return 0
+    const meta = this.#meta
+    const n = meta[0]
+    let off = 0
+    for (let i = 0; i < n; i++) {
+      const at = 1 + i * STRIDE
+      const tid = meta[at]
+      const tlen = meta[at + 1]
+      const plen = meta[at + 2]
+      let topic: string
+      if (tlen > 0) {
+        topic = buf.toString('utf8', off, off + tlen)
+        off += tlen
+        if (tid >= 0) this.#topics.set(tid, topic)
+      } else {
+        topic = this.#topics.get(tid) as string
+      }
+      const payload = n === 1 && plen === buf.length ? buf : buf.subarray(off, off + plen)
+      off += plen
+      out.push(received(topic, payload, meta[at + 3], meta[at + 4], meta[at + 5], meta[at + 6]))
+    }
+    return n
+  }
 
   /** Creates a broker region; `AlreadyExists` if a live broker has this name. */
   constructor(options: BrokerOptions)
@@ -436,7 +509,7 @@ export class Broker {
       body = payload
     }
     try {
-      return this.#native.publish(topic, body)
+      return typeof body === 'string' ? this.#native.publishString(topic, body) : this.#native.publish(topic, body)
     } catch (e) {
       rethrow(e)
     }
@@ -445,27 +518,21 @@ export class Broker {
   /** Takes the next message for a client, or `null`; never blocks. */
   receive(id: ClientId): Message | null {
     checkId(id)
-    let m: native.NativeMessage | null
-    try {
-      m = this.#native.receive(id)
-    } catch (e) {
-      rethrow(e)
-    }
-    return m === null ? null : fromNative(m)
+    const out: Message[] = []
+    return this.#take(id, 1, out) === 0 ? null : out[0]
   }
 
-  /** Takes up to `max` queued messages in one native call; never blocks. */
+  /** Takes up to `max` queued messages (few native calls, one Buffer per 1024); never blocks. */
   receiveMany(id: ClientId, max = 1024): Message[] {
     checkId(id)
     if (typeof max !== 'number' || !Number.isInteger(max)) throw typeError('max', 'an integer', max)
     if (max < 1 || max > 0xffff_ffff) throw new RangeError(`max must be between 1 and 4294967295, got ${max}`)
-    let ms: native.NativeMessage[]
-    try {
-      ms = this.#native.receiveMany(id, max)
-    } catch (e) {
-      rethrow(e)
+    const out: Message[] = []
+    while (out.length < max) {
+      const want = Math.min(CHUNK, max - out.length)
+      if (this.#take(id, want, out) < want) break
     }
-    return ms.map(fromNative)
+    return out
   }
 
   /**
@@ -498,13 +565,18 @@ export class Broker {
   receiveSync(id: ClientId, timeout: number): Message | null {
     checkId(id)
     const ms = checkTimeout(timeout, 'timeout')
-    let m: native.NativeMessage | null
-    try {
-      m = this.#native.receiveSync(id, Number.isFinite(ms) ? ms : 1e12)
-    } catch (e) {
-      rethrow(e)
+    const deadline = Date.now() + ms
+    for (;;) {
+      const m = this.receive(id)
+      if (m) return m
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) return null
+      try {
+        this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12)
+      } catch (e) {
+        rethrow(e)
+      }
     }
-    return m === null ? null : fromNative(m)
   }
 
   /** Waits natively (a dedicated thread, never libuv's pool) until a message may be queued. */

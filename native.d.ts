@@ -39,15 +39,23 @@ export declare class NativeBroker {
   subscriptions(id: number): Array<string>
   /** Counters of a client. */
   stats(id: number): NativeClientStats
-  /**
-   * Publishes a payload (string as UTF-8, or bytes) on a topic; returns how many
-   * subscribers it reached.
-   */
-  publish(topic: string, payload: string | Uint8Array): number
+  /** Publishes bytes on a topic; returns how many subscribers it reached. */
+  publish(topic: string, payload: Uint8Array): number
+  /** Publishes a string (as UTF-8) on a topic; returns how many subscribers it reached. */
+  publishString(topic: string, payload: string): number
   /** Takes the next message, or null; never blocks. */
   receive(id: number): NativeMessage | null
   /** Takes up to `max` queued messages in one call. */
   receiveMany(id: number, max: number): Array<NativeMessage>
+  /**
+   * Takes up to `max` messages into one Buffer, describing them in `meta` (the fast
+   * path of the TypeScript API's `receive`/`receiveMany`). `meta[0]` receives the count;
+   * message `i` is described at `1 + 7 * i`: topic id (or -1), topic byte length (0 when
+   * the JavaScript side already knows the topic of that id), payload length, timestamp
+   * (ms), sequence, publisher id, missed. The Buffer holds, per message, the topic bytes
+   * (if sent) then the payload. Returns null when nothing is queued.
+   */
+  receiveInto(id: number, max: number, meta: Float64Array): Buffer | null
   /**
    * Takes the next message with its payload lent in place (zero-copy): the Buffer views
    * shared memory and is valid until the next receive on this client or `release(id)`.
@@ -56,8 +64,11 @@ export declare class NativeBroker {
   receiveZeroCopy(id: number): object | null
   /** Releases a zero-copy payload lent by `receiveZeroCopy`. */
   release(id: number): void
-  /** Waits (blocking the calling thread) up to `timeoutMs` for a message; returns it or null. */
-  receiveSync(id: number, timeoutMs: number): NativeMessage | null
+  /**
+   * Blocks the calling thread up to `timeoutMs` until a message is queued for `id`
+   * (spinning briefly, then sleeping on the client's futex); returns whether one is.
+   */
+  waitSync(id: number, timeoutMs: number): boolean
   /**
    * Resolves with true once a message is queued for `id`, or false after `timeoutMs`
    * or `cancelWait(token)`. Waits on a dedicated thread, not libuv's pool.

@@ -233,6 +233,10 @@ pub struct NativeBroker {
     broker: Mutex<Option<roker::Broker>>,
     waiters: Mutex<HashMap<u64, Arc<Waiter>>>,
     lent: Mutex<HashMap<u64, roker::LentMessage>>,
+    /// Interned topic ids whose string the JavaScript side has already been sent.
+    topics_sent: Mutex<std::collections::HashSet<u32>>,
+    /// Reused staging area for batched payloads.
+    scratch: Mutex<Vec<u8>>,
     /// Whether external (zero-copy) buffers work in this runtime.
     external_ok: std::sync::atomic::AtomicBool,
 }
@@ -253,6 +257,8 @@ impl NativeBroker {
             broker: Mutex::new(Some(b)),
             waiters: Mutex::new(HashMap::new()),
             lent: Mutex::new(HashMap::new()),
+            topics_sent: Mutex::new(std::collections::HashSet::new()),
+            scratch: Mutex::new(Vec::new()),
             external_ok: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -434,20 +440,22 @@ impl NativeBroker {
         })
     }
 
-    /// Publishes a payload (string as UTF-8, or bytes) on a topic; returns how many
-    /// subscribers it reached.
+    /// Publishes bytes on a topic; returns how many subscribers it reached.
     #[napi]
-    pub fn publish(
-        &self,
-        topic: String,
-        payload: Either<String, &[u8]>,
-    ) -> napi::Result<u32, Code> {
+    pub fn publish(&self, topic: String, payload: &[u8]) -> napi::Result<u32, Code> {
         let b = self.get()?;
-        let bytes: &[u8] = match &payload {
-            Either::A(s) => s.as_bytes(),
-            Either::B(b) => b,
-        };
-        b.publish_str(&topic, bytes).map(|n| n as u32).map_err(err)
+        b.publish_str(&topic, payload)
+            .map(|n| n as u32)
+            .map_err(err)
+    }
+
+    /// Publishes a string (as UTF-8) on a topic; returns how many subscribers it reached.
+    #[napi]
+    pub fn publish_string(&self, topic: String, payload: String) -> napi::Result<u32, Code> {
+        let b = self.get()?;
+        b.publish_str(&topic, payload.as_bytes())
+            .map(|n| n as u32)
+            .map_err(err)
     }
 
     /// Takes the next message, or null; never blocks.
@@ -472,6 +480,77 @@ impl NativeBroker {
             .receive_batch_with(&id, max as usize, |m| out.push(to_native(m)))
             .map_err(err)?;
         Ok(out)
+    }
+
+    /// Takes up to `max` messages into one Buffer, describing them in `meta` (the fast
+    /// path of the TypeScript API's `receive`/`receiveMany`). `meta[0]` receives the count;
+    /// message `i` is described at `1 + 7 * i`: topic id (or -1), topic byte length (0 when
+    /// the JavaScript side already knows the topic of that id), payload length, timestamp
+    /// (ms), sequence, publisher id, missed. The Buffer holds, per message, the topic bytes
+    /// (if sent) then the payload. Returns null when nothing is queued.
+    #[napi]
+    pub fn receive_into(
+        &self,
+        env: &Env,
+        id: f64,
+        max: u32,
+        mut meta: Float64ArraySlice<'_>,
+    ) -> napi::Result<Option<BufferSlice<'_>>, Code> {
+        const STRIDE: usize = 7;
+        let id = id_of(id)?;
+        self.release_lent(id);
+        let b = self.get()?;
+        let room = meta.len().saturating_sub(1) / STRIDE;
+        let max = (max as usize).min(room);
+        if max == 0 {
+            return Err(invalid("meta array too small for one message"));
+        }
+        let mut sent = self.topics_sent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        scratch.clear();
+        let mut n = 0usize;
+        let mut single: Option<napi::Result<BufferSlice<'_>>> = None;
+        // SAFETY: JavaScript is single-threaded and blocked in this call, so nothing else
+        // touches the array while we write it; the view stays alive through `meta`.
+        let meta_slice: &mut [f64] = unsafe { meta.as_mut() };
+        b.receive_batch_with(&id, max, |m| {
+            let known = m.topic_id != u32::MAX && sent.contains(&m.topic_id);
+            let topic_len = if known { 0 } else { m.topic.len() };
+            let at = 1 + n * STRIDE;
+            meta_slice[at] = if m.topic_id == u32::MAX {
+                -1.0
+            } else {
+                m.topic_id as f64
+            };
+            meta_slice[at + 1] = topic_len as f64;
+            meta_slice[at + 2] = m.payload.len() as f64;
+            meta_slice[at + 3] = m.timestamp_ns as f64 / 1e6;
+            meta_slice[at + 4] = m.sequence as f64;
+            meta_slice[at + 5] = m.publisher_id as f64;
+            meta_slice[at + 6] = m.missed as f64;
+            if !known && m.topic_id != u32::MAX {
+                sent.insert(m.topic_id);
+            }
+            if max == 1 && topic_len == 0 {
+                // One message: copy its payload straight into the JavaScript Buffer.
+                single = Some(BufferSlice::copy_from(env, m.payload));
+            } else {
+                scratch.extend_from_slice(m.topic.as_str()[..topic_len].as_bytes());
+                scratch.extend_from_slice(m.payload);
+            }
+            n += 1;
+        })
+        .map_err(err)?;
+        meta_slice[0] = n as f64;
+        if n == 0 {
+            return Ok(None);
+        }
+        match single {
+            Some(buf) => buf.map(Some).map_err(lift),
+            None => BufferSlice::copy_from(env, &scratch[..])
+                .map(Some)
+                .map_err(lift),
+        }
     }
 
     /// Takes the next message with its payload lent in place (zero-copy): the Buffer views
@@ -534,24 +613,13 @@ impl NativeBroker {
         Ok(())
     }
 
-    /// Waits (blocking the calling thread) up to `timeoutMs` for a message; returns it or null.
+    /// Blocks the calling thread up to `timeoutMs` until a message is queued for `id`
+    /// (spinning briefly, then sleeping on the client's futex); returns whether one is.
     #[napi]
-    pub fn receive_sync(
-        &self,
-        id: f64,
-        timeout_ms: f64,
-    ) -> napi::Result<Option<NativeMessage>, Code> {
+    pub fn wait_sync(&self, id: f64, timeout_ms: f64) -> napi::Result<bool, Code> {
         let id = id_of(id)?;
-        self.release_lent(id);
-        let b = self.get()?;
         let timeout = Duration::from_secs_f64(timeout_ms.clamp(0.0, 1e12) / 1e3);
-        if b.wait_for_message(&id, timeout).map_err(err)? {
-            let mut out = None;
-            b.receive_with(&id, |m| out = Some(to_native(m)))
-                .map_err(err)?;
-            return Ok(out);
-        }
-        Ok(None)
+        self.get()?.wait_for_message(&id, timeout).map_err(err)
     }
 
     /// Resolves with true once a message is queued for `id`, or false after `timeoutMs`

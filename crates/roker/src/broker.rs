@@ -1610,6 +1610,7 @@ impl Inner {
                             sequence: meta.1,
                             publisher_id: meta.0,
                             missed,
+                            topic_id: meta.3,
                         },
                         pos,
                     );
@@ -1641,7 +1642,7 @@ impl Inner {
         &self,
         pos: u64,
         local: &mut LocalClient,
-    ) -> Result<((u64, u64, u64), Topic, &[u8])> {
+    ) -> Result<((u64, u64, u64, u32), Topic, &[u8])> {
         let b = self.l.p.buffer_size;
         let off_in_log = pos % b;
         let corrupt = || Error::IncompatibleRegion(format!("corrupt record at log position {pos}"));
@@ -1700,7 +1701,12 @@ impl Inner {
             )
         };
         Ok((
-            (words[R_PUBLISHER / 8], words[R_SEQ / 8], words[R_TIME / 8]),
+            (
+                words[R_PUBLISHER / 8],
+                words[R_SEQ / 8],
+                words[R_TIME / 8],
+                tid,
+            ),
             topic,
             payload,
         ))

@@ -104,6 +104,9 @@ pub struct MessageRef<'a> {
     pub publisher_id: u64,
     /// Messages lost to `DropOldest` just before this one.
     pub missed: u64,
+    /// The topic's interned id in this broker region: stable for the region's lifetime,
+    /// so bindings can cache per-topic work. `u32::MAX` for a topic that is not interned.
+    pub topic_id: u32,
 }
 
 impl MessageRef<'_> {
