@@ -535,7 +535,7 @@ impl NativeBroker {
                 // One message: copy its payload straight into the JavaScript Buffer.
                 single = Some(BufferSlice::copy_from(env, m.payload));
             } else {
-                scratch.extend_from_slice(m.topic.as_str()[..topic_len].as_bytes());
+                scratch.extend_from_slice(&m.topic.as_str().as_bytes()[..topic_len]);
                 scratch.extend_from_slice(m.payload);
             }
             n += 1;
