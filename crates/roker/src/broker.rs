@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::layout::*;
 use crate::lock::{self, LockGuard};
 use crate::message::{LentMessage, Message, MessageRef};
@@ -97,6 +98,19 @@ pub struct ClientStats {
     pub dropped: u64,
     /// Subscriptions it holds.
     pub subscriptions: u32,
+}
+
+/// A registered client, as listed by [`Broker::clients`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Its id.
+    pub id: ClientId,
+    /// The name it registered with.
+    pub name: String,
+    /// Pid of the process that registered it.
+    pub pid: u32,
+    /// Whether that process still runs (a dead client is reclaimed by the next sweep).
+    pub alive: bool,
 }
 
 /// A handle on a broker region. Cheap to clone; all clones share one mapping. The mapping
@@ -331,6 +345,11 @@ impl Broker {
     /// The filters a client holds.
     pub fn subscriptions(&self, id: &ClientId) -> Result<Vec<Filter>> {
         self.inner.subscriptions(*id)
+    }
+
+    /// Every registered client, live or awaiting reclaim.
+    pub fn clients(&self) -> Result<Vec<ClientInfo>> {
+        self.inner.clients()
     }
 
     /// Counters of a client.
@@ -799,8 +818,12 @@ impl Inner {
                     .ok_or(Error::MaxClientsReached(self.l.p.max_clients))?
             }
         };
+        // Raise the high-water mark first, so a repair after our death visits this slot.
+        self.h(H_CLIENT_HWM)
+            .fetch_max(slot as u64 + 1, Ordering::Relaxed);
         let c = |off| self.c(slot, off);
         c(C_STATE).store(CS_INIT, Ordering::Relaxed);
+        fault::point("register_mid");
         c(C_OWNER).store(sys::self_identity(), Ordering::Relaxed);
         c(C_SUB_COUNT).store(0, Ordering::Relaxed);
         c(C_NAME_LEN).store(name.len() as u64, Ordering::Relaxed);
@@ -828,8 +851,6 @@ impl Inner {
         *self.local(slot) = LocalClient::default();
         // Release: a reader that sees LIVE (Acquire in `valid`) sees the fields above.
         c(C_STATE).store(CS_LIVE, Ordering::Release);
-        self.h(H_CLIENT_HWM)
-            .fetch_max(slot as u64 + 1, Ordering::Relaxed);
         log::debug!("roker: registered client '{name}' in slot {slot}");
         Ok(ClientId { slot, generation })
     }
@@ -854,6 +875,7 @@ impl Inner {
         c(C_STATE).store(CS_FREEING, Ordering::Release);
         self.h(H_PENDING_SLOT)
             .store(slot as u64 + 1, Ordering::Relaxed);
+        fault::point("free_slot_mid");
         self.for_each_topic(|tid| self.clear_bit(tid, slot));
         c(C_SUB_COUNT).store(0, Ordering::Relaxed);
         let tail = c(C_TAIL).load(Ordering::Relaxed);
@@ -949,6 +971,38 @@ impl Inner {
         self.h(H_LAST_SWEEP_NS)
             .store(sys::now_ns(), Ordering::Relaxed);
         freed
+    }
+
+    fn clients(&self) -> Result<Vec<ClientInfo>> {
+        self.check_open()?;
+        let _g = self.lock_repaired()?;
+        Ok((0..self.hwm())
+            .filter(|&s| self.c(s, C_STATE).load(Ordering::Relaxed) == CS_LIVE)
+            .map(|s| {
+                let owner = self.c(s, C_OWNER).load(Ordering::Relaxed);
+                let len = (self.c(s, C_NAME_LEN).load(Ordering::Relaxed) as usize)
+                    .min(MAX_CLIENT_NAME_LEN);
+                let mut name = vec![0u8; len];
+                // SAFETY: the name area holds MAX_CLIENT_NAME_LEN bytes and `len` is clamped to
+                // it; names are written only under the lock, which we hold.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.region.ptr(self.l.client(s) + C_NAME),
+                        name.as_mut_ptr(),
+                        len,
+                    )
+                };
+                ClientInfo {
+                    id: ClientId {
+                        slot: s,
+                        generation: self.c(s, C_GEN).load(Ordering::Relaxed) as u32,
+                    },
+                    name: String::from_utf8_lossy(&name).into_owned(),
+                    pid: sys::identity_pid(owner),
+                    alive: sys::is_alive(owner),
+                }
+            })
+            .collect())
     }
 
     fn queued(&self, id: ClientId) -> Result<u64> {
@@ -1085,6 +1139,7 @@ impl Inner {
         self.write_filter(slot, existing.len() as u32, filter);
         self.c(slot, C_SUB_COUNT)
             .store(existing.len() as u64 + 1, Ordering::Relaxed);
+        fault::point("subscribe_mid");
         self.for_each_topic(|tid| {
             if topic::matches(filter, &self.topic_str(tid)) {
                 self.set_bit(tid, slot);
@@ -1113,6 +1168,7 @@ impl Inner {
         }
         self.c(slot, C_SUB_COUNT)
             .store(last as u64, Ordering::Relaxed);
+        fault::point("unsubscribe_mid");
         filters.swap_remove(i);
         self.for_each_topic(|tid| {
             let w = self
@@ -1205,6 +1261,7 @@ impl Inner {
         for s in self.matching_slots(topic) {
             self.set_bit(tid, s);
         }
+        fault::point("topic_insert_mid");
         self.h(off + T_HASH).store(hash, Ordering::Release);
         self.h(H_TOPIC_COUNT).fetch_add(1, Ordering::Relaxed);
     }
@@ -1266,6 +1323,7 @@ impl Inner {
         loop {
             let blocked = {
                 let g = self.lock_repaired()?;
+                fault::point("publish_lock_held");
                 self.check_open()?;
                 match self.try_publish_locked(topic, payload, n) {
                     Ok(count) => {
@@ -1321,12 +1379,14 @@ impl Inner {
             return Ok(0);
         }
         let start = self.claim(n)?;
+        fault::point("publish_after_claim");
         let tid = match recipients {
             Recipients::Bitmap(tid) => tid,
             Recipients::List(_) => NO_TOPIC_ID,
         };
         self.write_record(start, n, tid, topic, payload, seq, now);
         self.seq.store(seq, Ordering::Relaxed);
+        fault::point("publish_before_push");
         // Pass 2: push one descriptor per recipient and ring sleepers.
         let _ = self.for_each_recipient(&recipients, |s| {
             let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
@@ -1338,6 +1398,7 @@ impl Inner {
             if self.c(s, C_SLEEPING).load(Ordering::SeqCst) != 0 {
                 self.ring(s);
             }
+            fault::point("publish_mid_push");
             ControlFlow::Continue(())
         });
         Ok(count)
@@ -1457,10 +1518,17 @@ impl Inner {
             let base = self.region.ptr(off);
             std::ptr::copy_nonoverlapping(words.as_ptr() as *const u8, base, RECORD_HEADER);
             std::ptr::copy_nonoverlapping(topic.as_ptr(), base.add(RECORD_HEADER), topic.len());
+            let half = payload.len() / 2;
             std::ptr::copy_nonoverlapping(
                 payload.as_ptr(),
                 base.add(RECORD_HEADER + topic.len()),
-                payload.len(),
+                half,
+            );
+            fault::point("publish_mid_copy");
+            std::ptr::copy_nonoverlapping(
+                payload.as_ptr().add(half),
+                base.add(RECORD_HEADER + topic.len() + half),
+                payload.len() - half,
             );
         }
     }
@@ -1580,6 +1648,7 @@ impl Inner {
             if !lent_before {
                 hold.store(buf[0] + 1, Ordering::SeqCst);
             }
+            fault::point("receive_after_hold");
             // SeqCst: a DropOldest publisher racing to drop `h` makes exactly one of us win;
             // the descriptors read above were not overwritten if this succeeds (overwriting
             // slot h+i needs the head past h+i).
@@ -1591,6 +1660,7 @@ impl Inner {
             }
         };
         let _ = h;
+        fault::point("receive_mid_read");
         let dropped = self.c(s, C_DROPPED).load(Ordering::Acquire);
         let reported = self.c(s, C_REPORTED).load(Ordering::Relaxed);
         let mut missed = dropped.saturating_sub(reported);

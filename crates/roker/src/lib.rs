@@ -61,6 +61,8 @@
 
 mod broker;
 pub mod error;
+#[doc(hidden)]
+pub mod fault;
 mod layout;
 mod lock;
 mod message;
@@ -68,7 +70,7 @@ mod region;
 mod sys;
 pub mod topic;
 
-pub use broker::{Broker, ClientId, ClientStats};
+pub use broker::{Broker, ClientId, ClientInfo, ClientStats};
 pub use error::{Error, Result};
 pub use layout::{BrokerConfig, BrokerOptions, SlowSubscriberPolicy, MAX_CLIENT_NAME_LEN};
 pub use message::{LentMessage, Message, MessageRef};

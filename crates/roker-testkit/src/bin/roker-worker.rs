@@ -12,6 +12,8 @@
 //! * `slow NAME FILTER LAST` — receives slowly until the message with index LAST arrives;
 //!   prints `TOTAL <received> <missed>`.
 //! * `create NAME` — creates a broker, prints `CREATED`, then sleeps until killed.
+//! * `fault NAME POINT` — runs the operation that reaches fault point POINT (the parent sets
+//!   `ROKER_FAULT`), so the process dies there; exits with code 3 if it never got there.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -200,6 +202,47 @@ fn main() {
             loop {
                 std::thread::sleep(Duration::from_secs(1));
             }
+        }
+        "fault" => {
+            let b = connect(&arg(1));
+            let point = arg(2);
+            let id = b
+                .register_client("faulty")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            match point.as_str() {
+                "register_mid" => {
+                    let _ = b.register_client("second");
+                }
+                "subscribe_mid" => {
+                    let _ = b.subscribe(&id, "/f/#");
+                }
+                "unsubscribe_mid" => {
+                    b.subscribe(&id, "/f/#")
+                        .unwrap_or_else(|e| fail(e.to_string()));
+                    let _ = b.unsubscribe(&id, "/f/#");
+                }
+                "free_slot_mid" => {
+                    let _ = b.unregister_client(&id);
+                }
+                "topic_insert_mid" => {
+                    let _ = b.publish_str(&format!("/f/new/{}", std::process::id()), b"x");
+                }
+                "receive_after_hold" | "receive_mid_read" => {
+                    b.subscribe(&id, "/f/#")
+                        .unwrap_or_else(|e| fail(e.to_string()));
+                    println!("READY");
+                    for _ in 0..1000 {
+                        let _ = b.receive_timeout(&id, Duration::from_millis(50));
+                    }
+                }
+                _ => {
+                    for i in 0..100u64 {
+                        let _ = b.publish_str("/f/w", &make_payload(99, i, 1000));
+                    }
+                }
+            }
+            println!("NOT REACHED");
+            std::process::exit(3);
         }
         other => fail(format!("unknown role {other}")),
     }
