@@ -124,6 +124,11 @@ export declare class Broker {
     static exists(name: string): boolean;
     /** Removes the region named `name`, whatever its state; attached handles then see `Closed`. */
     static remove(name: string): void;
+    /**
+     * Removes every broker region on this machine whose users have all died (left behind by
+     * killed processes); returns the names removed. Linux only (elsewhere returns `[]`).
+     */
+    static removeStale(): string[];
     /** The broker's name. */
     get name(): string;
     /** This handle's publisher id, carried by every message it publishes. */
@@ -160,8 +165,17 @@ export declare class Broker {
     receiveZeroCopy(id: ClientId): Message | null;
     /** Releases the payload lent by {@link Broker.receiveZeroCopy}. */
     release(id: ClientId): void;
-    /** Blocks the calling thread up to `timeout` ms for the next message (spin, then futex sleep). */
-    receiveSync(id: ClientId, timeout: number): Message | null;
+    /**
+     * Blocks the calling thread up to `timeout` ms (default: forever) for the next message,
+     * spinning briefly, then sleeping on a futex.
+     */
+    receiveSync(id: ClientId, timeout?: number): Message | null;
+    /**
+     * Resolves with `true` once a message is queued for `id` (without taking it), or `false`
+     * when `timeout` ms pass (default: forever). Useful before {@link Broker.receiveZeroCopy}
+     * or {@link Broker.receiveMany}. An aborted `signal` rejects with its reason.
+     */
+    waitForMessage(id: ClientId, options?: ReceiveOptions): Promise<boolean>;
     /**
      * Resolves with the next message, or `null` when `timeout` ms pass. Waiting happens on a
      * dedicated native thread; an aborted `signal` rejects with its reason.

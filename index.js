@@ -316,6 +316,18 @@ class Broker {
             rethrow(e);
         }
     }
+    /**
+     * Removes every broker region on this machine whose users have all died (left behind by
+     * killed processes); returns the names removed. Linux only (elsewhere returns `[]`).
+     */
+    static removeStale() {
+        try {
+            return native.NativeBroker.removeStale();
+        }
+        catch (e) {
+            rethrow(e);
+        }
+    }
     /** The broker's name. */
     get name() {
         try {
@@ -476,7 +488,10 @@ class Broker {
             rethrow(e);
         }
     }
-    /** Blocks the calling thread up to `timeout` ms for the next message (spin, then futex sleep). */
+    /**
+     * Blocks the calling thread up to `timeout` ms (default: forever) for the next message,
+     * spinning briefly, then sleeping on a futex.
+     */
     receiveSync(id, timeout) {
         checkId(id);
         const ms = checkTimeout(timeout, 'timeout');
@@ -523,6 +538,37 @@ class Broker {
                 reject(e);
             });
         });
+    }
+    /**
+     * Resolves with `true` once a message is queued for `id` (without taking it), or `false`
+     * when `timeout` ms pass (default: forever). Useful before {@link Broker.receiveZeroCopy}
+     * or {@link Broker.receiveMany}. An aborted `signal` rejects with its reason.
+     */
+    async waitForMessage(id, options = {}) {
+        checkId(id);
+        if (typeof options !== 'object' || options === null)
+            throw typeError('options', 'an object', options);
+        const timeout = checkTimeout(options.timeout, 'options.timeout');
+        options.signal?.throwIfAborted();
+        const queued = () => {
+            try {
+                return this.#native.stats(id).queued > 0;
+            }
+            catch (e) {
+                rethrow(e);
+            }
+        };
+        if (queued())
+            return true;
+        const deadline = Date.now() + timeout;
+        for (;;) {
+            const remaining = deadline - Date.now();
+            if (remaining <= 0)
+                return false;
+            await this.#wait(id, remaining, options.signal);
+            if (queued())
+                return true;
+        }
     }
     /**
      * Resolves with the next message, or `null` when `timeout` ms pass. Waiting happens on a

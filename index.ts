@@ -398,6 +398,18 @@ export class Broker {
     }
   }
 
+  /**
+   * Removes every broker region on this machine whose users have all died (left behind by
+   * killed processes); returns the names removed. Linux only (elsewhere returns `[]`).
+   */
+  static removeStale(): string[] {
+    try {
+      return native.NativeBroker.removeStale()
+    } catch (e) {
+      rethrow(e)
+    }
+  }
+
   /** The broker's name. */
   get name(): string {
     try {
@@ -561,8 +573,11 @@ export class Broker {
     }
   }
 
-  /** Blocks the calling thread up to `timeout` ms for the next message (spin, then futex sleep). */
-  receiveSync(id: ClientId, timeout: number): Message | null {
+  /**
+   * Blocks the calling thread up to `timeout` ms (default: forever) for the next message,
+   * spinning briefly, then sleeping on a futex.
+   */
+  receiveSync(id: ClientId, timeout?: number): Message | null {
     checkId(id)
     const ms = checkTimeout(timeout, 'timeout')
     const deadline = Date.now() + ms
@@ -607,6 +622,33 @@ export class Broker {
         },
       )
     })
+  }
+
+  /**
+   * Resolves with `true` once a message is queued for `id` (without taking it), or `false`
+   * when `timeout` ms pass (default: forever). Useful before {@link Broker.receiveZeroCopy}
+   * or {@link Broker.receiveMany}. An aborted `signal` rejects with its reason.
+   */
+  async waitForMessage(id: ClientId, options: ReceiveOptions = {}): Promise<boolean> {
+    checkId(id)
+    if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options)
+    const timeout = checkTimeout(options.timeout, 'options.timeout')
+    options.signal?.throwIfAborted()
+    const queued = (): boolean => {
+      try {
+        return this.#native.stats(id).queued > 0
+      } catch (e) {
+        rethrow(e)
+      }
+    }
+    if (queued()) return true
+    const deadline = Date.now() + timeout
+    for (;;) {
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) return false
+      await this.#wait(id, remaining, options.signal)
+      if (queued()) return true
+    }
   }
 
   /**

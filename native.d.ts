@@ -19,6 +19,8 @@ export declare class NativeBroker {
   static exists(name: string): boolean
   /** Removes a broker region by name, whatever its state. */
   static remove(name: string): void
+  /** Removes every broker region whose users all died; returns their names. */
+  static removeStale(): Array<string>
   /** The broker's name. */
   get name(): string
   /** This handle's publisher id. */

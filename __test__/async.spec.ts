@@ -131,3 +131,15 @@ test('async errors are RokerErrors', async (t) => {
   b.close()
   await t.throwsAsync(Broker.prototype.receiveAsync.call(b, s), { instanceOf: RokerError, code: 'Closed' })
 })
+
+test('waitForMessage resolves without taking the message', async (t) => {
+  const b = smallBroker('waitfor')
+  const s = b.registerClient()
+  b.subscribe(s, 'w')
+  t.false(await b.waitForMessage(s, { timeout: 20 }))
+  setTimeout(() => b.publish('w', 'big'), 10)
+  t.true(await b.waitForMessage(s, { timeout: 10_000 }))
+  const m = b.receiveZeroCopy(s)
+  t.is(m!.text(), 'big')
+  b.close()
+})

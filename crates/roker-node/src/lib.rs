@@ -347,6 +347,12 @@ impl NativeBroker {
         roker::Broker::remove(&name).map_err(err)
     }
 
+    /// Removes every broker region whose users all died; returns their names.
+    #[napi]
+    pub fn remove_stale() -> napi::Result<Vec<String>, Code> {
+        roker::Broker::remove_stale().map_err(err)
+    }
+
     /// The broker's name.
     #[napi(getter)]
     pub fn name(&self) -> napi::Result<String, Code> {

@@ -243,3 +243,66 @@ fn a_killed_subscriber_is_reclaimed_within_about_a_second() {
     let b = broker.register_client("b").unwrap();
     assert_ne!(a.slot(), b.slot());
 }
+
+#[test]
+fn remove_stale_cleans_regions_of_killed_processes_only() {
+    let dead_name = unique_name("deadregion");
+    let live_name = unique_name("liveregion");
+    let mut creator = Worker::spawn(&["create", &dead_name]);
+    creator.expect_line("CREATED");
+    creator.kill();
+    let live = Broker::new(BrokerConfig {
+        name: live_name.clone(),
+        buffer_size: 1 << 16,
+        max_clients: 2,
+        max_subscriptions_per_client: 1,
+    })
+    .unwrap();
+    assert!(Broker::exists(&dead_name));
+    let removed = Broker::remove_stale().unwrap();
+    assert!(removed.contains(&dead_name), "{removed:?}");
+    assert!(!removed.contains(&live_name));
+    assert!(!Broker::exists(&dead_name));
+    assert!(Broker::exists(&live_name));
+    drop(live);
+}
+
+#[test]
+fn regions_are_private_to_their_owner_unless_the_mode_says_otherwise() {
+    use std::os::unix::fs::PermissionsExt;
+    let private = unique_name("private");
+    let shared = unique_name("shared");
+    let cfg = |name: &str| BrokerConfig {
+        name: name.to_string(),
+        buffer_size: 1 << 16,
+        max_clients: 2,
+        max_subscriptions_per_client: 1,
+    };
+    let _p = Broker::new(cfg(&private)).unwrap();
+    let _s = Broker::with_options(
+        cfg(&shared),
+        BrokerOptions {
+            mode: 0o666,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(format!("/dev/shm/rk.{name}"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&private), 0o600);
+    assert_eq!(mode(&shared), 0o666);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // As root we can also check what another user sees.
+        let nobody = "65534";
+        let out = Worker::spawn(&["connect-as", &private, nobody]).wait_ok(LIMIT);
+        assert_eq!(out, ["ERR PermissionDenied"]);
+        let out = Worker::spawn(&["connect-as", &shared, nobody]).wait_ok(LIMIT);
+        assert_eq!(out, ["OK"]);
+    }
+}

@@ -83,7 +83,13 @@ impl ClientId {
 
 impl std::fmt::Display for ClientId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "client {}.{}", self.slot, self.generation)
+        write!(
+            f,
+            "client {} (slot {}, generation {})",
+            self.to_raw(),
+            self.slot,
+            self.generation
+        )
     }
 }
 
@@ -258,6 +264,34 @@ impl Broker {
         }
         region::unlink_os_id(&os_id);
         Ok(())
+    }
+
+    /// Removes every broker region on this machine whose users have all died (left behind
+    /// by processes that were killed). Returns the names removed. Linux only; elsewhere it
+    /// returns an empty list.
+    pub fn remove_stale() -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        #[cfg(target_os = "linux")]
+        {
+            let dir = std::fs::read_dir("/dev/shm").map_err(|e| Error::Os(e.to_string()))?;
+            for entry in dir.flatten() {
+                let file = entry.file_name();
+                let Some(name) = file.to_str().and_then(|f| f.strip_prefix("rk.")) else {
+                    continue;
+                };
+                // Hashed (long) names cannot be mapped back; they are reclaimed on create.
+                if region::validate_name(name).is_err()
+                    || region::os_id(name) != format!("/rk.{name}")
+                {
+                    continue;
+                }
+                if let Ok(true) = is_stale(&region::os_id(name), name) {
+                    region::unlink_os_id(&region::os_id(name));
+                    removed.push(name.to_string());
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Destroys the broker: removes its name at once and makes every handle, in every

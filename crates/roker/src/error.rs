@@ -9,7 +9,7 @@
 pub enum Error {
     /// A publish could not find room (log space or a subscriber's inbox) within the
     /// publish timeout, under the `Block` slow-subscriber policy.
-    #[error("buffer full: a slow subscriber kept the broker full for the whole publish timeout")]
+    #[error("buffer full: a subscriber's inbox or the shared log had no room within the publish timeout")]
     BufferFull,
     /// Every client slot of the broker is taken by a live client.
     #[error("maximum number of clients ({0}) reached")]

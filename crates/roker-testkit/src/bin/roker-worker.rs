@@ -12,6 +12,8 @@
 //! * `slow NAME FILTER LAST` — receives slowly until the message with index LAST arrives;
 //!   prints `TOTAL <received> <missed>`.
 //! * `create NAME` — creates a broker, prints `CREATED`, then sleeps until killed.
+//! * `connect-as NAME UID` — switches to user UID, tries to connect, prints `OK` or
+//!   `ERR <code>`.
 //! * `fault NAME POINT` — runs the operation that reaches fault point POINT (the parent sets
 //!   `ROKER_FAULT`), so the process dies there; exits with code 3 if it never got there.
 
@@ -201,6 +203,19 @@ fn main() {
             println!("CREATED");
             loop {
                 std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        "connect-as" => {
+            // Drop to another user, then try to attach: prints OK or the error code.
+            let uid: u32 = num(2) as u32;
+            // SAFETY: plain setgid/setuid calls on this single-threaded process.
+            let rc = unsafe { (libc::setgid(uid), libc::setuid(uid)) };
+            if rc != (0, 0) {
+                fail(format!("setuid({uid}) failed"));
+            }
+            match Broker::connect(&arg(1)) {
+                Ok(_) => println!("OK"),
+                Err(e) => println!("ERR {}", e.code()),
             }
         }
         "fault" => {
