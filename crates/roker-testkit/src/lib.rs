@@ -49,44 +49,80 @@ pub fn check_payload(p: &[u8]) -> Option<(u32, u64)> {
     Some((publisher, lo | hi << 32))
 }
 
-/// Path of the worker binary: beside the test binary's `deps/` folder, where cargo builds
-/// it for integration tests.
+/// Path of the worker binary: beside the running executable (for the testkit's own
+/// binaries) or beside its `deps/` folder (for integration tests), where cargo builds it.
 pub fn worker_path() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    dir.join(format!("roker-worker{}", std::env::consts::EXE_SUFFIX))
+    let file = format!("roker-worker{}", std::env::consts::EXE_SUFFIX);
+    let here = exe.parent().expect("exe dir");
+    let beside = here.join(&file);
+    if beside.exists() {
+        return beside;
+    }
+    here.parent().expect("target dir").join(file)
 }
 
 /// A spawned worker, killed and reaped on drop so no test leaves a process behind.
 pub struct Worker {
     /// The child process.
     pub child: Child,
-    lines: Option<std::io::Lines<BufReader<ChildStdout>>>,
+    lines: std::sync::mpsc::Receiver<String>,
 }
+
+/// How long `expect_line` waits by default.
+const LINE_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Worker {
     /// Spawns the worker binary with `args`, stdout piped.
     pub fn spawn(args: &[&str]) -> Worker {
-        let mut child = Command::new(worker_path())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn worker");
-        let lines = child.stdout.take().map(|s| BufReader::new(s).lines());
-        Worker { child, lines }
+        Worker::spawn_with_env(args, &[])
     }
 
-    /// Reads stdout lines until one starts with `prefix` (or EOF); returns it.
+    /// Spawns the worker binary with `args` and extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Worker {
+        let mut cmd = Command::new(worker_path());
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn worker");
+        let stdout: ChildStdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Worker { child, lines: rx }
+    }
+
+    /// Reads stdout lines until one starts with `prefix`; panics after two minutes or at EOF.
     pub fn expect_line(&mut self, prefix: &str) -> String {
-        let lines = self.lines.as_mut().expect("stdout");
-        for line in lines {
-            let line = line.expect("read worker stdout");
-            if line.starts_with(prefix) {
-                return line;
+        self.expect_line_within(prefix, LINE_TIMEOUT)
+            .unwrap_or_else(|| panic!("worker did not print {prefix:?}"))
+    }
+
+    /// Reads stdout lines until one starts with `prefix`, at most `limit`; `None` on
+    /// timeout or EOF.
+    pub fn expect_line_within(&mut self, prefix: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
-        panic!("worker ended without printing {prefix:?}");
+    }
+
+    /// Whether the worker is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for exit, at most `limit`; kills and fails if it takes longer.
@@ -94,11 +130,11 @@ impl Worker {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                let rest: Vec<String> = self
-                    .lines
-                    .take()
-                    .map(|l| l.map_while(Result::ok).collect())
-                    .unwrap_or_default();
+                // The reader thread ends at EOF; collect what it still has.
+                let mut rest = Vec::new();
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    rest.push(line);
+                }
                 assert!(status.success(), "worker failed with {status}: {rest:?}");
                 return rest;
             }

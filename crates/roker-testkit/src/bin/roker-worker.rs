@@ -205,6 +205,49 @@ fn main() {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+        "soakdrop" => {
+            // DropOldest soak subscriber: verifies every message it gets and counts what it
+            // missed, until the END marker; prints `TOTAL <received> <missed>`.
+            let b = connect(&arg(1));
+            let id = b
+                .register_client("soakdrop")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            b.subscribe(&id, "/mp/#")
+                .unwrap_or_else(|e| fail(e.to_string()));
+            println!("READY");
+            let mut last: HashMap<u32, u64> = HashMap::new();
+            let (mut received, mut missed, mut batches) = (0u64, 0u64, 0u64);
+            'outer: loop {
+                if !b
+                    .wait_for_message(&id, Duration::from_secs(120))
+                    .unwrap_or(false)
+                {
+                    fail(format!("stalled after {received}"));
+                }
+                let batch = b
+                    .receive_many(&id, 64)
+                    .unwrap_or_else(|e| fail(e.to_string()));
+                for m in batch {
+                    missed += m.missed();
+                    if m.topic().as_str() == "/mp/end" {
+                        break 'outer;
+                    }
+                    let Some((p, i)) = check_payload(m.payload()) else {
+                        fail("corrupt payload".into())
+                    };
+                    if last.get(&p).is_some_and(|&prev| i <= prev) {
+                        fail(format!("publisher {p}: {i} out of order"));
+                    }
+                    last.insert(p, i);
+                    received += 1;
+                }
+                batches += 1;
+                if batches % 8 == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            println!("TOTAL {received} {missed}");
+        }
         "connect-as" => {
             // Drop to another user, then try to attach: prints OK or the error code.
             let uid: u32 = num(2) as u32;
