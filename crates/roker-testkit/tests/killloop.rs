@@ -16,15 +16,27 @@ fn run(bin: &str, args: &[&str], expect: &str) {
 
 #[test]
 fn kill_loop_twenty_rounds() {
-    run(env!("CARGO_BIN_EXE_roker-killloop"), &["20", "12345"], "KILLLOOP OK rounds=20");
+    run(
+        env!("CARGO_BIN_EXE_roker-killloop"),
+        &["20", "12345"],
+        "KILLLOOP OK rounds=20",
+    );
 }
 
 #[test]
 fn soak_block_mode_loses_nothing() {
-    run(env!("CARGO_BIN_EXE_roker-soak"), &["300000", "block"], "SOAK OK mode=block");
+    run(
+        env!("CARGO_BIN_EXE_roker-soak"),
+        &["300000", "block"],
+        "SOAK OK mode=block",
+    );
 }
 
 #[test]
 fn soak_drop_oldest_accounts_for_every_message() {
-    run(env!("CARGO_BIN_EXE_roker-soak"), &["300000", "drop"], "SOAK OK mode=drop");
+    run(
+        env!("CARGO_BIN_EXE_roker-soak"),
+        &["300000", "drop"],
+        "SOAK OK mode=drop",
+    );
 }

@@ -31,6 +31,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::fault;
+use crate::inbox::Inbox;
 use crate::layout::*;
 use crate::lock::{self, LockGuard};
 use crate::message::{LentMessage, Message, MessageRef};
@@ -783,6 +784,18 @@ impl Inner {
         self.region.u64_at(self.l.inbox_slot(slot, index))
     }
 
+    /// The inbox protocol words of a client slot.
+    #[inline]
+    fn inbox<'a>(&'a self, slot: u32) -> Inbox<'a, AtomicU64, impl Fn(u64) -> &'a AtomicU64 + 'a> {
+        Inbox {
+            head: self.c(slot, C_HEAD),
+            tail: self.c(slot, C_TAIL),
+            hold: self.c(slot, C_HOLD),
+            dropped: self.c(slot, C_DROPPED),
+            ring: move |i| self.desc(slot, i),
+        }
+    }
+
     #[inline]
     fn doorbell(&self, slot: u32) -> &AtomicU32 {
         self.region.u32_at(self.l.client(slot) + C_DOORBELL)
@@ -1423,12 +1436,10 @@ impl Inner {
         fault::point("publish_before_push");
         // Pass 2: push one descriptor per recipient and ring sleepers.
         let _ = self.for_each_recipient(&recipients, |s| {
-            let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
-            self.desc(s, tail).store(start, Ordering::Relaxed);
-            // SeqCst store, then SeqCst load of `sleeping`: pairs with the receiver's
-            // SeqCst store of `sleeping` then load of `tail`, so either we see it asleep
-            // or it sees the new tail (no lost wake-up).
-            self.c(s, C_TAIL).store(tail + 1, Ordering::SeqCst);
+            // `push` ends with a SeqCst tail store; with the SeqCst load of `sleeping` below
+            // it pairs with the receiver's SeqCst store of `sleeping` then load of `tail`,
+            // so either we see it asleep or it sees the new tail (no lost wake-up).
+            self.inbox(s).push(start);
             if self.c(s, C_SLEEPING).load(Ordering::SeqCst) != 0 {
                 self.ring(s);
             }
@@ -1448,14 +1459,7 @@ impl Inner {
 
     /// Drops the oldest queued message of `s` (DropOldest), if `head` is still its head.
     fn drop_one(&self, s: u32, head: u64) -> bool {
-        let ok = self
-            .c(s, C_HEAD)
-            .compare_exchange(head, head + 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok();
-        if ok {
-            self.c(s, C_DROPPED).fetch_add(1, Ordering::Release);
-        }
-        ok
+        self.inbox(s).drop_one(head)
     }
 
     /// Oldest log position still referenced by any live subscriber (or `w` if none).
@@ -1466,18 +1470,7 @@ impl Inner {
             if self.c(s, C_STATE).load(Ordering::Acquire) != CS_LIVE {
                 continue;
             }
-            // Head before hold: a receiver stores its hold before moving its head, so
-            // whichever of the two we see protects the record it is reading.
-            let head = self.c(s, C_HEAD).load(Ordering::SeqCst);
-            let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
-            let hold = self.c(s, C_HOLD).load(Ordering::SeqCst);
-            let mut r = u64::MAX;
-            if head < tail {
-                r = self.desc(s, head).load(Ordering::Relaxed);
-            }
-            if hold != 0 {
-                r = r.min(hold - 1);
-            }
+            let r = self.inbox(s).oldest_ref();
             if r < m {
                 m = r;
                 who = Some(s);
@@ -1659,41 +1652,16 @@ impl Inner {
         let s = id.slot;
         let mut local = self.local(s);
         self.valid(id)?;
-        let head = self.c(s, C_HEAD);
-        let hold = self.c(s, C_HOLD);
+        let inbox = self.inbox(s);
         let lent_before = !local.lent.is_empty();
         let max = if lend { 1 } else { max.clamp(1, BATCH) };
         let mut buf = [0u64; BATCH];
-        let (h, k) = loop {
-            let h = head.load(Ordering::Acquire);
-            // Acquire: pairs with the publisher's SeqCst tail store; the descriptors and
-            // records below it are visible.
-            let t = self.c(s, C_TAIL).load(Ordering::Acquire);
-            if h >= t {
-                return Ok(0);
-            }
-            let k = ((t - h) as usize).min(max);
-            for (i, slot) in buf.iter_mut().enumerate().take(k) {
-                *slot = self.desc(s, h + i as u64).load(Ordering::Relaxed);
-            }
-            // Announce the oldest position we will read before claiming it. Positions in an
-            // inbox increase, so holding the first protects the whole batch. An older lend
-            // already protects everything after it.
-            if !lent_before {
-                hold.store(buf[0] + 1, Ordering::SeqCst);
-            }
-            fault::point("receive_after_hold");
-            // SeqCst: a DropOldest publisher racing to drop `h` makes exactly one of us win;
-            // the descriptors read above were not overwritten if this succeeds (overwriting
-            // slot h+i needs the head past h+i).
-            if head
-                .compare_exchange(h, h + k as u64, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
-            {
-                break (h, k);
-            }
-        };
-        let _ = h;
+        // An older lend already protects everything after it.
+        let k = inbox.claim(&mut buf[..max], lent_before);
+        if k == 0 {
+            return Ok(0);
+        }
+
         fault::point("receive_mid_read");
         let dropped = self.c(s, C_DROPPED).load(Ordering::Acquire);
         let reported = self.c(s, C_REPORTED).load(Ordering::Relaxed);
@@ -1727,8 +1695,7 @@ impl Inner {
         if lend && delivered == 1 {
             local.lent.push(buf[0]);
         } else if !lent_before {
-            // SeqCst: ordered before the waiter check in `notify_space`.
-            hold.store(0, Ordering::SeqCst);
+            inbox.release();
         }
         self.c(s, C_RECEIVED)
             .fetch_add(delivered as u64, Ordering::Relaxed);

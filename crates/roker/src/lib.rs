@@ -63,6 +63,7 @@ mod broker;
 pub mod error;
 #[doc(hidden)]
 pub mod fault;
+mod inbox;
 mod layout;
 mod lock;
 mod message;
