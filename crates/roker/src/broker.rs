@@ -157,6 +157,21 @@ struct TopicCache(UnsafeCell<FxHashMap<Box<str>, u32>>);
 // which serialises all threads.
 unsafe impl Sync for TopicCache {}
 
+/// Why a publish attempt stopped: a subscriber to wait for, or an error.
+enum Stall {
+    Blocked(Blocked),
+    Fail(Error),
+}
+
+impl From<Blocked> for Stall {
+    fn from(b: Blocked) -> Stall {
+        Stall::Blocked(b)
+    }
+}
+
+/// Largest log position a sane region reaches (2^62 bytes: centuries of traffic).
+const MAX_POSITION: u64 = 1 << 62;
+
 /// Why a publish cannot proceed yet.
 struct Blocked {
     slot: u32,
@@ -645,8 +660,10 @@ fn read_layout(r: &Region, name: &str) -> Result<Layout> {
         && p.inbox_cap >= 2
         && p.attach_slots == p.max_clients + 64
         && p.max_msg > 0
-        && 2 * (align8(RECORD_HEADER + p.max_topic_len as usize) as u64 + p.max_msg)
-            <= p.buffer_size;
+        && (align8(RECORD_HEADER + p.max_topic_len as usize) as u64)
+            .checked_add(p.max_msg)
+            .and_then(|x| x.checked_mul(2))
+            .is_some_and(|x| x <= p.buffer_size);
     if !sane {
         return Err(bad("header holds impossible configuration values".into()));
     }
@@ -750,7 +767,7 @@ impl Inner {
         let publisher_id = region
             .u64_at(H_NEXT_PUBLISHER)
             .fetch_add(1, Ordering::Relaxed)
-            + 1;
+            .wrapping_add(1);
         let locals = (0..l.p.max_clients)
             .map(|_| Mutex::new(LocalClient::default()))
             .collect();
@@ -1330,6 +1347,9 @@ impl Inner {
                     while bits != 0 {
                         let slot = (w * 64) as u32 + bits.trailing_zeros();
                         bits &= bits - 1;
+                        if slot >= self.l.p.max_clients {
+                            continue; // only set in a corrupt region
+                        }
                         if let ControlFlow::Break(b) = f(slot) {
                             return Err(b);
                         }
@@ -1377,7 +1397,8 @@ impl Inner {
                         drop(g);
                         return Ok(count);
                     }
-                    Err(b) => b,
+                    Err(Stall::Blocked(b)) => b,
+                    Err(Stall::Fail(e)) => return Err(e),
                 }
             };
             let deadline = *deadline
@@ -1387,7 +1408,7 @@ impl Inner {
     }
 
     /// One attempt at a publish, under the lock.
-    fn try_publish_locked(&self, topic: &str, payload: &[u8], n: u64) -> Result<usize, Blocked> {
+    fn try_publish_locked(&self, topic: &str, payload: &[u8], n: u64) -> Result<usize, Stall> {
         let p = &self.l.p;
         let now = sys::now_ns();
         if now.saturating_sub(self.h(H_LAST_SWEEP_NS).load(Ordering::Relaxed)) > SWEEP_EVERY_NS {
@@ -1405,11 +1426,19 @@ impl Inner {
             count += 1;
             let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
             // The head only grows: a stale copy that shows room is still right.
-            if tail - self.c(s, C_HEAD_SEEN).load(Ordering::Relaxed) < cap {
+            if tail.wrapping_sub(self.c(s, C_HEAD_SEEN).load(Ordering::Relaxed)) < cap {
                 return ControlFlow::Continue(());
             }
             loop {
                 let head = self.c(s, C_HEAD).load(Ordering::SeqCst);
+                if head > tail || tail - head > cap || tail > MAX_POSITION {
+                    // Only a corrupt region gets here: start the inbox afresh.
+                    log::error!("roker: client slot {s} had corrupt inbox indices; reset");
+                    self.c(s, C_TAIL).store(0, Ordering::SeqCst);
+                    self.c(s, C_HEAD).store(0, Ordering::SeqCst);
+                    self.c(s, C_HEAD_SEEN).store(0, Ordering::Relaxed);
+                    return ControlFlow::Continue(());
+                }
                 self.c(s, C_HEAD_SEEN).store(head, Ordering::Relaxed);
                 if tail - head < cap {
                     return ControlFlow::Continue(());
@@ -1417,7 +1446,8 @@ impl Inner {
                 if !drop_oldest {
                     return ControlFlow::Break(self.blocked_on(s));
                 }
-                self.drop_one(s, head);
+                // Make room for exactly one, in a single step.
+                self.inbox(s).drop_to(head, tail - cap + 1);
             }
         })?;
         let seq = self.seq.load(Ordering::Relaxed) + 1;
@@ -1480,15 +1510,25 @@ impl Inner {
     }
 
     /// Claims `n` bytes of log; returns the record's start position. Under the lock.
-    fn claim(&self, n: u64) -> Result<u64, Blocked> {
+    fn claim(&self, n: u64) -> Result<u64, Stall> {
         let b = self.l.p.buffer_size;
         let w = self.h(H_WRITE_POS).load(Ordering::Relaxed);
+        if w > MAX_POSITION || 2 * n > b {
+            return Err(Stall::Fail(Error::IncompatibleRegion(format!(
+                "corrupt log state (write position {w}, record of {n} bytes in a {b}-byte log)"
+            ))));
+        }
         let off = w % b;
         let start = if off + n > b { w + (b - off) } else { w };
         let end = start + n;
-        let fits = |min: u64| end - min <= b;
+        // A bound above `end` can only come from a corrupt cache: it forces a rescan.
+        let fits = |min: u64| min <= end && end - min <= b;
         if !fits(self.h(H_CACHED_MIN).load(Ordering::Relaxed)) {
+            // Each round drops one entry or finds the bound moved; more rounds than an inbox
+            // holds means a corrupt inbox: give up as blocked (the publish times out).
+            let mut rounds = 0u64;
             loop {
+                rounds += 1;
                 let (min, who) = self.min_ref(w);
                 self.h(H_CACHED_MIN).store(min, Ordering::Relaxed);
                 if fits(min) {
@@ -1496,14 +1536,17 @@ impl Inner {
                 }
                 // Only a corrupt write position leaves no referrer below it.
                 let Some(s) = who else { break };
+                if rounds > 2 * self.l.p.inbox_cap as u64 + 16 {
+                    return Err(self.blocked_on(s).into());
+                }
                 if self.l.p.policy == SlowSubscriberPolicy::Block {
-                    return Err(self.blocked_on(s));
+                    return Err(self.blocked_on(s).into());
                 }
                 // DropOldest: drop the blocker's queued messages below the needed bound; a
                 // record it is reading right now (its hold) must be waited for.
                 let hold = self.c(s, C_HOLD).load(Ordering::SeqCst);
                 if hold != 0 && !fits(hold - 1) {
-                    return Err(self.blocked_on(s));
+                    return Err(self.blocked_on(s).into());
                 }
                 let head = self.c(s, C_HEAD).load(Ordering::SeqCst);
                 let tail = self.c(s, C_TAIL).load(Ordering::Relaxed);
@@ -1736,7 +1779,11 @@ impl Inner {
         let tid = (words[R_TOTAL / 8] >> 32) as u32;
         let topic_len = words[R_TOPIC_LEN / 8];
         let payload_len = words[R_PAYLOAD_LEN / 8];
-        if total < RECORD_HEADER as u64 + topic_len + payload_len {
+        if total
+            < (RECORD_HEADER as u64)
+                .saturating_add(topic_len)
+                .saturating_add(payload_len)
+        {
             return Err(corrupt());
         }
         if topic_len == 0

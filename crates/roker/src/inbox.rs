@@ -96,7 +96,7 @@ impl<'a, A: Atom, R: Fn(u64) -> &'a A> Inbox<'a, A, R> {
             // Announce the oldest position we will read before claiming it. Positions in an
             // inbox increase, so holding the first protects the whole batch.
             if !held {
-                self.hold.store(buf[0] + 1, Ordering::SeqCst);
+                self.hold.store(buf[0].saturating_add(1), Ordering::SeqCst);
                 announced = true;
             }
             crate::fault::point("receive_after_hold");
@@ -128,7 +128,7 @@ impl<'a, A: Atom, R: Fn(u64) -> &'a A> Inbox<'a, A, R> {
         (self.ring)(tail).store(pos, Ordering::Relaxed);
         // SeqCst store, then the caller's SeqCst load of the sleeping flag: pairs with the
         // receiver's SeqCst store of the flag then load of `tail` (no lost wake-up).
-        self.tail.store(tail + 1, Ordering::SeqCst);
+        self.tail.store(tail.wrapping_add(1), Ordering::SeqCst);
     }
 
     /// Entries queued, as the publisher sees them (the broker reads the head through a
@@ -147,6 +147,20 @@ impl<'a, A: Atom, R: Fn(u64) -> &'a A> Inbox<'a, A, R> {
             .is_ok();
         if ok {
             self.dropped.fetch_add(1, Ordering::Release);
+        }
+        ok
+    }
+
+    /// Publisher (DropOldest): drops every entry before index `to` in one step, if `head`
+    /// is still the head.
+    pub fn drop_to(&self, head: u64, to: u64) -> bool {
+        let ok = to > head
+            && self
+                .head
+                .compare_exchange(head, to, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if ok {
+            self.dropped.fetch_add(to - head, Ordering::Release);
         }
         ok
     }
