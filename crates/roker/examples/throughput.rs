@@ -2,7 +2,7 @@
 //! copy of itself started as a subscriber process, and both report messages per second.
 //!
 //! ```text
-//! cargo run --release -p roker --example throughput -- [COUNT] [PAYLOAD_BYTES]
+//! cargo run --release -p roker --example throughput -- [COUNT] [PAYLOAD_BYTES] [BUFFER_BYTES]
 //! ```
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,11 +20,12 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
     let size: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
+    let buffer: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(64 << 20);
     let name = format!("throughput-{}", std::process::id());
     let broker = Broker::with_options(
         BrokerConfig {
             name: name.clone(),
-            buffer_size: 64 << 20,
+            buffer_size: buffer,
             max_clients: 4,
             max_subscriptions_per_client: 4,
         },
