@@ -992,8 +992,7 @@ impl Inner {
         self.c(slot, C_SUB_COUNT)
             .store(filters.len() as u64, Ordering::Relaxed);
         self.for_each_topic(|tid| {
-            let t = self.topic_str(tid);
-            if filters.iter().any(|f| topic::matches(f, &t)) {
+            if self.with_topic(tid, |t| filters.iter().any(|f| topic::matches(f, t))) {
                 self.set_bit(tid, slot);
             } else {
                 self.clear_bit(tid, slot);
@@ -1100,6 +1099,35 @@ impl Inner {
         String::from_utf8(buf).unwrap_or_default()
     }
 
+    /// Calls `f` with a string stored in the region (length word at `len_off`, bytes at
+    /// `bytes_off`, at most `max_topic_len`), read in place without allocating. Only under
+    /// the broker lock, so nobody rewrites it meanwhile; bytes that are not UTF-8 (a
+    /// corrupt region) read as the empty string.
+    fn with_stored<R>(&self, len_off: usize, bytes_off: usize, f: impl FnOnce(&str) -> R) -> R {
+        let len =
+            (self.h(len_off).load(Ordering::Relaxed) as usize).min(self.l.p.max_topic_len as usize);
+        // SAFETY: `bytes_off..bytes_off + len` lies in the entry's byte area (`len` is
+        // clamped to its size); entries are only written by the lock holder, which is us,
+        // and the slice does not outlive this call.
+        let bytes = unsafe { std::slice::from_raw_parts(self.region.ptr(bytes_off), len) };
+        f(std::str::from_utf8(bytes).unwrap_or(""))
+    }
+
+    /// Calls `f` with the interned topic `tid`, in place. Under the lock.
+    fn with_topic<R>(&self, tid: u32, f: impl FnOnce(&str) -> R) -> R {
+        let off = self.l.topic(tid);
+        self.with_stored(off + T_LEN, off + T_BYTES, f)
+    }
+
+    /// Whether any filter of `slot` matches `topic`, without allocating. Under the lock.
+    fn any_filter_matches(&self, slot: u32, topic: &str) -> bool {
+        let n = (self.c(slot, C_SUB_COUNT).load(Ordering::Relaxed) as u32).min(self.l.p.max_subs);
+        (0..n).any(|i| {
+            let off = self.l.filter(slot, i);
+            self.with_stored(off, off + 8, |f| !f.is_empty() && topic::matches(f, topic))
+        })
+    }
+
     fn filters_of(&self, slot: u32) -> Vec<String> {
         let n = (self.c(slot, C_SUB_COUNT).load(Ordering::Relaxed) as u32).min(self.l.p.max_subs);
         (0..n).map(|i| self.filter_str(slot, i)).collect()
@@ -1111,18 +1139,6 @@ impl Inner {
         // byte area; only the lock holder writes filter entries.
         unsafe { std::ptr::copy_nonoverlapping(f.as_ptr(), self.region.ptr(off + 8), f.len()) };
         self.h(off).store(f.len() as u64, Ordering::Relaxed);
-    }
-
-    fn topic_str(&self, tid: u32) -> String {
-        let off = self.l.topic(tid);
-        let len = (self.h(off + T_LEN).load(Ordering::Relaxed) as usize)
-            .min(self.l.p.max_topic_len as usize);
-        let mut buf = vec![0u8; len];
-        // SAFETY: as in `filter_str`, for a topic entry.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.region.ptr(off + T_BYTES), buf.as_mut_ptr(), len)
-        };
-        String::from_utf8(buf).unwrap_or_default()
     }
 
     fn topic_eq(&self, tid: u32, topic: &str) -> bool {
@@ -1205,7 +1221,7 @@ impl Inner {
             .store(existing.len() as u64 + 1, Ordering::Relaxed);
         fault::point("subscribe_mid");
         self.for_each_topic(|tid| {
-            if topic::matches(filter, &self.topic_str(tid)) {
+            if self.with_topic(tid, |t| topic::matches(filter, t)) {
                 self.set_bit(tid, slot);
             }
         });
@@ -1239,8 +1255,7 @@ impl Inner {
                 .bitmap_word(tid, slot as usize / 64)
                 .load(Ordering::Relaxed);
             if w & (1 << (slot % 64)) != 0 {
-                let t = self.topic_str(tid);
-                if !filters.iter().any(|f| topic::matches(f, &t)) {
+                if !self.with_topic(tid, |t| filters.iter().any(|f| topic::matches(f, t))) {
                     self.clear_bit(tid, slot);
                 }
             }
@@ -1264,7 +1279,7 @@ impl Inner {
         (0..self.hwm())
             .filter(|&s| {
                 self.c(s, C_STATE).load(Ordering::Relaxed) == CS_LIVE
-                    && self.filters_of(s).iter().any(|f| topic::matches(f, topic))
+                    && self.any_filter_matches(s, topic)
             })
             .collect()
     }
