@@ -1254,10 +1254,10 @@ impl Inner {
             let w = self
                 .bitmap_word(tid, slot as usize / 64)
                 .load(Ordering::Relaxed);
-            if w & (1 << (slot % 64)) != 0 {
-                if !self.with_topic(tid, |t| filters.iter().any(|f| topic::matches(f, t))) {
-                    self.clear_bit(tid, slot);
-                }
+            if w & (1 << (slot % 64)) != 0
+                && !self.with_topic(tid, |t| filters.iter().any(|f| topic::matches(f, t)))
+            {
+                self.clear_bit(tid, slot);
             }
         });
         self.h(H_PENDING_SLOT).store(0, Ordering::Relaxed);
