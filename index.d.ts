@@ -153,6 +153,13 @@ export declare class Broker {
     publish(message: Message): number;
     /** Publishes `payload` on `topic`; returns how many subscribers it reached. */
     publish(topic: string | Topic, payload: Payload): number;
+    /**
+     * Publishes several payloads on one topic, in order, in one native call (much cheaper per
+     * message than `publish` in a loop). Returns how many were published: all of them, unless
+     * the broker stayed full for the publish timeout after some were out — the rest were not
+     * published and may be retried. Throws (e.g. `BufferFull`) only if none was published.
+     */
+    publishMany(topic: string | Topic, payloads: readonly Payload[]): number;
     /** Takes the next message for a client, or `null`; never blocks. */
     receive(id: ClientId): Message | null;
     /** Takes up to `max` queued messages (few native calls, one Buffer per 1024); never blocks. */

@@ -527,6 +527,41 @@ export class Broker {
     }
   }
 
+  /**
+   * Publishes several payloads on one topic, in order, in one native call (much cheaper per
+   * message than `publish` in a loop). Returns how many were published: all of them, unless
+   * the broker stayed full for the publish timeout after some were out — the rest were not
+   * published and may be retried. Throws (e.g. `BufferFull`) only if none was published.
+   */
+  publishMany(topic: string | Topic, payloads: readonly Payload[]): number {
+    const t = topic instanceof Topic ? topic.value : topic
+    checkString(t, 'topic')
+    if (!Array.isArray(payloads)) throw typeError('payloads', 'an array', payloads)
+    if (payloads.length === 0) return 0
+    const parts: Uint8Array[] = new Array(payloads.length)
+    const lengths = new Uint32Array(payloads.length)
+    let total = 0
+    for (let i = 0; i < payloads.length; i++) {
+      const p = payloads[i]
+      checkPayload(p)
+      const bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : p
+      parts[i] = bytes
+      lengths[i] = bytes.byteLength
+      total += bytes.byteLength
+    }
+    const data = Buffer.allocUnsafe(total)
+    let at = 0
+    for (const part of parts) {
+      data.set(part, at)
+      at += part.byteLength
+    }
+    try {
+      return this.#native.publishPacked(t, data, lengths)
+    } catch (e) {
+      rethrow(e)
+    }
+  }
+
   /** Takes the next message for a client, or `null`; never blocks. */
   receive(id: ClientId): Message | null {
     checkId(id)

@@ -43,6 +43,12 @@ export declare class NativeBroker {
   stats(id: number): NativeClientStats
   /** Publishes bytes on a topic; returns how many subscribers it reached. */
   publish(topic: string, payload: Uint8Array): number
+  /**
+   * Publishes the payloads packed back to back in `data` (their lengths in `lengths`) on
+   * one topic, in order, taking the broker lock once for as many as fit; returns how
+   * many were published (fewer only if the broker stayed full after some were out).
+   */
+  publishPacked(topic: string, data: Uint8Array, lengths: Uint32Array): number
   /** Publishes a string (as UTF-8) on a topic; returns how many subscribers it reached. */
   publishString(topic: string, payload: string): number
   /** Takes the next message, or null; never blocks. */

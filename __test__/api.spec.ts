@@ -131,3 +131,30 @@ test('connect shares one broker between handles; destroy closes all of them', (t
   t.throws(() => other.publish('x', 'y'), { instanceOf: RokerError, code: 'Closed' })
   other.close()
 })
+
+test('publishMany publishes a batch in order and reports partial progress', (t) => {
+  const b = smallBroker('many', { publishTimeout: 0, inboxCapacity: 4 })
+  const s = b.registerClient()
+  b.subscribe(s, 'm/#')
+  t.is(b.publishMany('m/x', ['a', Buffer.from('b'), new Uint8Array([99])]), 3)
+  t.deepEqual(b.receiveMany(s).map((m) => m.text()), ['a', 'b', 'c'])
+  t.is(b.publishMany(new Topic('m/y'), ['1', '2', '3', '4', '5', '6']), 4)
+  t.deepEqual(b.receiveMany(s).map((m) => m.sequence), [4, 5, 6, 7])
+  t.is(b.publishMany('m/x', []), 0)
+  t.throws(() => b.publishMany('m/x', 'abc' as any), { instanceOf: TypeError })
+  t.throws(() => b.publishMany('m/x', ['ok', 5 as any]), { instanceOf: TypeError })
+  t.throws(() => b.publishMany('m/#', ['x']), { instanceOf: RokerError, code: 'InvalidTopic' })
+  b.close()
+})
+
+test('receiveMany returns large payloads whole and in order', (t) => {
+  const b = smallBroker('manybig', { bufferSize: 8 << 20 })
+  const s = b.registerClient()
+  b.subscribe(s, 'big')
+  const sizes = [10, 200_000, 5, 70_000, 1_000_000, 3]
+  sizes.forEach((n, i) => b.publish('big', Buffer.alloc(n, i + 1)))
+  const got = b.receiveMany(s, 100)
+  t.deepEqual(got.map((m) => m.payload.length), sizes)
+  got.forEach((m, i) => t.true(m.payload.every((x) => x === i + 1)))
+  b.close()
+})
