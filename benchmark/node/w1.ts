@@ -38,7 +38,7 @@ export interface W1Args {
   impl: string
   size: number
   seconds: number
-  /** roker only: 'message' (receive) or 'batch' (receiveMany). */
+  /** roker only: 'message' (publish + receive) or 'batch' (publishMany + receiveMany). */
   mode?: 'message' | 'batch'
 }
 
@@ -98,7 +98,12 @@ async function rokerDriver(args: W1Args): Promise<Result> {
   })
   const timeout = args.seconds * 1000 + 60_000
   const sub = new Child('w1-roker-sub', { name, mode: args.mode }, 'w1 roker subscriber', timeout)
-  const pub = new Child('w1-roker-pub', { name, size: args.size, seconds: args.seconds }, 'w1 roker publisher', timeout)
+  const pub = new Child(
+    'w1-roker-pub',
+    { name, size: args.size, seconds: args.seconds, mode: args.mode },
+    'w1 roker publisher',
+    timeout,
+  )
   try {
     return await withChildren([sub, pub], async () => {
       await within(Promise.all([sub.next('READY'), pub.next('READY')]), 30_000, 'w1 roker startup')
@@ -111,17 +116,25 @@ async function rokerDriver(args: W1Args): Promise<Result> {
   }
 }
 
-async function rokerPub(a: { name: string; size: number; seconds: number }): Promise<void> {
+async function rokerPub(a: { name: string; size: number; seconds: number; mode?: 'message' | 'batch' }): Promise<void> {
   const broker = Broker.connect(a.name)
   const payload = makePayload(a.size)
   const k = stride(a.size)
+  // Batch mode publishes with publishMany (one native call per stride), message mode with
+  // one publish per message.
+  const batch = Array.from({ length: k }, () => payload)
   report('READY')
   await command()
   let count = 0
   const t0 = now()
   const end = t0 + a.seconds * 1e9
   do {
-    for (let i = 0; i < k; i++) broker.publish(DATA, payload)
+    if (a.mode === 'batch') {
+      let sent = 0
+      while (sent < k) sent += broker.publishMany(DATA, sent === 0 ? batch : batch.slice(sent))
+    } else {
+      for (let i = 0; i < k; i++) broker.publish(DATA, payload)
+    }
     count += k
   } while (now() < end)
   broker.publish(END, String(count))
