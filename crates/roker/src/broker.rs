@@ -45,6 +45,8 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 const INIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Sweep for dead clients at least this often while publishing.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+/// Pause instructions between two looks at an empty inbox while spinning.
+const SPIN_PAUSES: u32 = 8;
 /// Descriptors claimed per receive round.
 const BATCH: usize = 64;
 
@@ -1894,15 +1896,19 @@ impl Inner {
         let s = id.slot;
         let has =
             || self.c(s, C_TAIL).load(Ordering::SeqCst) > self.c(s, C_HEAD).load(Ordering::SeqCst);
-        // Spin a little: a message arriving within microseconds costs no syscall.
-        for i in 0..2000 {
+        // Spin a little: a message arriving within microseconds costs no syscall. Between
+        // checks, a few pause instructions: polling the publisher's line back-to-back would
+        // steal it from the publisher on every message and slow both sides down.
+        for i in 0..256 {
             if has() {
                 return Ok(true);
             }
-            if i % 64 == 63 {
+            if i % 32 == 31 {
                 std::thread::yield_now();
             } else {
-                std::hint::spin_loop();
+                for _ in 0..SPIN_PAUSES {
+                    std::hint::spin_loop();
+                }
             }
         }
         loop {
