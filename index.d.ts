@@ -200,5 +200,34 @@ export declare class Broker {
     /** Destroys the broker for every process: its name is removed, all handles see `Closed`. */
     destroy(): void;
 }
+/**
+ * A set of wildcard filters, each with a value, matched against topics through a native
+ * trie (with a per-topic result cache) — the matching roker's broker does, on its own.
+ *
+ * ```ts
+ * const m = new Matcher<string>()
+ * m.add('/sensors/*\/temperature', 'temps')
+ * m.add('/sensors/#', 'all')
+ * m.match('/sensors/kitchen/temperature') // ['temps', 'all'] (in no particular order)
+ * ```
+ */
+export declare class Matcher<T = string> {
+    #private;
+    /**
+     * An empty matcher. `cacheSize` (default 65,536) bounds how many topics' results are
+     * remembered; 0 walks the native trie on every `match`.
+     */
+    constructor(options?: {
+        cacheSize?: number;
+    });
+    /** Adds `filter` (throws `InvalidFilter`) with `value` (default: the filter); returns its id. */
+    add(filter: string, value?: T): number;
+    /** Removes the filter with this id; returns whether it was present. */
+    remove(id: number): boolean;
+    /** Number of filters. */
+    get size(): number;
+    /** The values of every filter matching `topic` (throws `InvalidTopic`), in no set order. */
+    match(topic: string): T[];
+}
 /** Whether `filter` matches `topic` under roker's rules (MQTT 3.1.1 §4.7 with `*` for `+`). */
 export declare function matches(filter: string, topic: string): boolean;

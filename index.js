@@ -33,7 +33,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Broker = exports.Message = exports.Topic = exports.RokerError = exports.ERROR_CODES = void 0;
+exports.Matcher = exports.Broker = exports.Message = exports.Topic = exports.RokerError = exports.ERROR_CODES = void 0;
 exports.matches = matches;
 /**
  * roker — a shared-memory publish/subscribe broker with MQTT-style wildcards.
@@ -681,6 +681,94 @@ class Broker {
     }
 }
 exports.Broker = Broker;
+/**
+ * A set of wildcard filters, each with a value, matched against topics through a native
+ * trie (with a per-topic result cache) — the matching roker's broker does, on its own.
+ *
+ * ```ts
+ * const m = new Matcher<string>()
+ * m.add('/sensors/*\/temperature', 'temps')
+ * m.add('/sensors/#', 'all')
+ * m.match('/sensors/kitchen/temperature') // ['temps', 'all'] (in no particular order)
+ * ```
+ */
+class Matcher {
+    #native = new native.NativeMatcher();
+    /** Value of each filter id (ids are small and dense). */
+    #values = [];
+    #ids = new Uint32Array(64);
+    /** Topic → matching values, like the broker's interned topics; cleared on every change. */
+    #cache = new Map();
+    #cacheSize;
+    /**
+     * An empty matcher. `cacheSize` (default 65,536) bounds how many topics' results are
+     * remembered; 0 walks the native trie on every `match`.
+     */
+    constructor(options = {}) {
+        const size = options.cacheSize ?? 65_536;
+        if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+            throw typeError('options.cacheSize', 'a non-negative integer', size);
+        }
+        this.#cacheSize = size;
+    }
+    /** Adds `filter` (throws `InvalidFilter`) with `value` (default: the filter); returns its id. */
+    add(filter, value) {
+        checkString(filter, 'filter');
+        let id;
+        try {
+            id = this.#native.add(filter);
+        }
+        catch (e) {
+            rethrow(e);
+        }
+        this.#values[id] = value === undefined ? filter : value;
+        this.#cache.clear();
+        return id;
+    }
+    /** Removes the filter with this id; returns whether it was present. */
+    remove(id) {
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+            throw typeError('id', 'a filter id', id);
+        const removed = this.#native.remove(id);
+        if (removed) {
+            delete this.#values[id];
+            this.#cache.clear();
+        }
+        return removed;
+    }
+    /** Number of filters. */
+    get size() {
+        return this.#native.size;
+    }
+    /** The values of every filter matching `topic` (throws `InvalidTopic`), in no set order. */
+    match(topic) {
+        const hit = this.#cache.get(topic);
+        if (hit !== undefined)
+            return hit.slice();
+        checkString(topic, 'topic');
+        let n;
+        try {
+            n = this.#native.matchInto(topic, this.#ids);
+            if (n > this.#ids.length) {
+                this.#ids = new Uint32Array(Math.max(n, this.#ids.length * 2));
+                n = this.#native.matchInto(topic, this.#ids);
+            }
+        }
+        catch (e) {
+            rethrow(e);
+        }
+        const out = new Array(n);
+        for (let i = 0; i < n; i++)
+            out[i] = this.#values[this.#ids[i]];
+        if (this.#cacheSize === 0)
+            return out;
+        if (this.#cache.size >= this.#cacheSize)
+            this.#cache.clear();
+        this.#cache.set(topic, out);
+        return out.slice();
+    }
+}
+exports.Matcher = Matcher;
 /** Whether `filter` matches `topic` under roker's rules (MQTT 3.1.1 §4.7 with `*` for `+`). */
 function matches(filter, topic) {
     checkString(filter, 'filter');

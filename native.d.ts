@@ -92,6 +92,26 @@ export declare class NativeBroker {
   destroy(): void
 }
 
+/**
+ * A native set of wildcard filters matched through a trie, with a per-topic result cache.
+ * Use the `Matcher` class of the TypeScript API.
+ */
+export declare class NativeMatcher {
+  /** An empty matcher. */
+  constructor()
+  /** Adds a filter; returns its id. */
+  add(filter: string): number
+  /** Removes a filter by id; returns whether it was present. */
+  remove(id: number): boolean
+  /** Number of filters. */
+  get size(): number
+  /**
+   * Writes the ids of the filters matching `topic` into `out`; returns how many match
+   * (when that exceeds `out.length`, call again with a larger array).
+   */
+  matchInto(topic: string, out: Uint32Array): number
+}
+
 /** Every stable error code roker can throw. */
 export declare function errorCodes(): Array<string>
 

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBroker = nativeBinding.NativeBroker
+module.exports.NativeMatcher = nativeBinding.NativeMatcher
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.topicMatches = nativeBinding.topicMatches
 module.exports.validateFilter = nativeBinding.validateFilter

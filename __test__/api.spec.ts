@@ -1,6 +1,6 @@
 import test from 'ava'
 
-import { Broker, ERROR_CODES, Message, RokerError, Topic, matches } from '../index.js'
+import { Broker, ERROR_CODES, Matcher, Message, RokerError, Topic, matches } from '../index.js'
 import { smallBroker, uniqueName } from './helpers.js'
 
 test('the quick start works as written', (t) => {
@@ -157,4 +157,26 @@ test('receiveMany returns large payloads whole and in order', (t) => {
   t.deepEqual(got.map((m) => m.payload.length), sizes)
   got.forEach((m, i) => t.true(m.payload.every((x) => x === i + 1)))
   b.close()
+})
+
+test('Matcher matches filters like the broker routes', (t) => {
+  const m = new Matcher<number>()
+  const filters = ['/s/*/t', '/s/#', '#', '$SYS/#', '/s/a/t', '*/x']
+  filters.forEach((f, i) => m.add(f, i))
+  t.is(m.size, filters.length)
+  const topics = ['/s/a/t', '/s', '$SYS/up', 'q/x', '/s/b/c', 'other']
+  for (const topic of topics) {
+    const expect = filters.map((f, i) => [f, i] as const).filter(([f]) => matches(f, topic)).map(([, i]) => i)
+    t.deepEqual(m.match(topic).sort(), expect, topic)
+    t.deepEqual(m.match(topic).sort(), expect, `${topic} (cached)`)
+  }
+  t.true(m.remove(1))
+  t.false(m.remove(1))
+  t.deepEqual(m.match('/s').sort(), [2])
+  const many = new Matcher()
+  for (let i = 0; i < 200; i++) many.add('#', `v${i}`)
+  t.is(many.match('a/b').length, 200)
+  t.throws(() => m.add('a/#/b'), { instanceOf: RokerError, code: 'InvalidFilter' })
+  t.throws(() => m.match('a/*'), { instanceOf: RokerError, code: 'InvalidTopic' })
+  t.throws(() => m.match(5 as any), { instanceOf: TypeError })
 })

@@ -102,7 +102,7 @@ function plan(): Case[] {
     cases.push({ workload: 'W4', args: { clients, subscriptions: 100, seconds: quick ? 0.3 : 1 }, label: `W4 ${clients} clients × 100 filters`, seconds: 30 })
   }
   if (wanted('W5')) {
-    for (const impl of ['qlobber', 'roker-broker', 'roker-broker-uncached', 'roker-matches']) {
+    for (const impl of ['qlobber', 'roker-matcher', 'roker-matcher-uncached', 'roker-broker', 'roker-broker-uncached', 'roker-matches']) {
       cases.push({ workload: 'W5', args: { impl, filters: 10_000, seconds: quick ? 0.3 : 1 }, label: `W5 ${impl}`, seconds: 5 })
     }
   }

@@ -3,6 +3,10 @@
 // The filters (seeded, reproducible) mix exact filters, `*` filters and `#` filters over the
 // topic space `/w5/<a>/<b>/<c>`; the stream draws from 1,000 distinct topics. Compared:
 //   qlobber          — `Qlobber.match(topic)` (a trie; what mqemitter and aedes use),
+//   roker-matcher    — roker's `Matcher.match(topic)`: a native trie plus a per-topic result
+//                      cache (the stream's 1,000 topics are all cached after warm-up, as the
+//                      broker's topic table caches routes); matching only, like qlobber,
+//   roker-matcher-uncached — the same with `cacheSize: 0`: a native trie walk per topic,
 //   roker-broker     — `broker.publish(topic, '')` on a broker holding the 10,000 filters
 //                      (one client each, 'dropOldest' so nothing waits): routing plus
 //                      delivery, with topics interned after their first sight,
@@ -14,7 +18,7 @@
 // the filter–topic decisions that amounts to (topics/s × filters), the unit the Rust side
 // uses. Results are checked to agree with qlobber.
 import { Qlobber } from 'qlobber'
-import { Broker, matches } from '../../index.js'
+import { Broker, Matcher, matches } from '../../index.js'
 import { brokerName, now, type Result } from './common.js'
 
 export interface W5Args {
@@ -99,6 +103,21 @@ export async function w5(args: W5Args): Promise<Result> {
         let sink = 0
         timed((i) => {
           sink += q.match(stream[i & (STREAM - 1)]).length
+        })
+        if (sink < 0) console.log(sink)
+        break
+      }
+      case 'roker-matcher':
+      case 'roker-matcher-uncached': {
+        const m = new Matcher<number>({ cacheSize: args.impl === 'roker-matcher' ? 65_536 : 0 })
+        filters.forEach((f, i) => m.add(f, i))
+        for (const t of distinct) {
+          if (m.match(t).length !== expected.get(t)) agree = false
+          checked++
+        }
+        let sink = 0
+        timed((i) => {
+          sink += m.match(stream[i & (STREAM - 1)]).length
         })
         if (sink < 0) console.log(sink)
         break

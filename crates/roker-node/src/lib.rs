@@ -464,7 +464,12 @@ impl NativeBroker {
     /// one topic, in order, taking the broker lock once for as many as fit; returns how
     /// many were published (fewer only if the broker stayed full after some were out).
     #[napi]
-    pub fn publish_packed(&self, topic: String, data: &[u8], lengths: &[u32]) -> napi::Result<u32, Code> {
+    pub fn publish_packed(
+        &self,
+        topic: String,
+        data: &[u8],
+        lengths: &[u32],
+    ) -> napi::Result<u32, Code> {
         let b = self.get()?;
         let mut payloads = Vec::with_capacity(lengths.len());
         let mut at = 0usize;
@@ -803,4 +808,81 @@ pub fn topic_matches(filter: String, topic: String) -> napi::Result<bool, Code> 
     let f = roker::Filter::new(&filter).map_err(err)?;
     let t = roker::Topic::new(&topic).map_err(err)?;
     Ok(f.matches(&t))
+}
+
+/// A native set of wildcard filters matched through a trie, with a per-topic result cache.
+/// Use the `Matcher` class of the TypeScript API.
+#[napi]
+pub struct NativeMatcher {
+    set: roker::FilterSet,
+    cache: HashMap<String, Vec<u32>>,
+}
+
+/// Topics whose results are remembered before the cache starts over.
+const MATCH_CACHE: usize = 65_536;
+
+#[napi]
+impl NativeMatcher {
+    /// An empty matcher.
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeMatcher {
+            set: roker::FilterSet::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Adds a filter; returns its id.
+    #[napi]
+    pub fn add(&mut self, filter: String) -> napi::Result<u32, Code> {
+        let id = self.set.insert(&filter).map_err(err)?;
+        self.cache.clear();
+        Ok(id)
+    }
+
+    /// Removes a filter by id; returns whether it was present.
+    #[napi]
+    pub fn remove(&mut self, id: u32) -> bool {
+        let removed = self.set.remove(id);
+        if removed {
+            self.cache.clear();
+        }
+        removed
+    }
+
+    /// Number of filters.
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        self.set.len() as u32
+    }
+
+    /// Writes the ids of the filters matching `topic` into `out`; returns how many match
+    /// (when that exceeds `out.length`, call again with a larger array).
+    #[napi]
+    pub fn match_into(
+        &mut self,
+        topic: String,
+        mut out: Uint32ArraySlice<'_>,
+    ) -> napi::Result<u32, Code> {
+        if !self.cache.contains_key(&topic) {
+            let mut ids = Vec::new();
+            self.set.matches_into(&topic, &mut ids).map_err(err)?;
+            if self.cache.len() >= MATCH_CACHE {
+                self.cache.clear();
+            }
+            self.cache.insert(topic.clone(), ids);
+        }
+        let ids = &self.cache[&topic];
+        // SAFETY: JavaScript is blocked in this call; nothing else touches the array.
+        let dst = unsafe { out.as_mut() };
+        let n = ids.len().min(dst.len());
+        dst[..n].copy_from_slice(&ids[..n]);
+        Ok(ids.len() as u32)
+    }
+}
+
+impl Default for NativeMatcher {
+    fn default() -> Self {
+        NativeMatcher::new()
+    }
 }

@@ -63,6 +63,7 @@ mod broker;
 pub mod error;
 #[doc(hidden)]
 pub mod fault;
+mod filterset;
 mod inbox;
 mod layout;
 mod lock;
@@ -73,6 +74,7 @@ pub mod topic;
 
 pub use broker::{Broker, ClientId, ClientInfo, ClientStats};
 pub use error::{Error, Result};
+pub use filterset::FilterSet;
 pub use layout::{BrokerConfig, BrokerOptions, SlowSubscriberPolicy, MAX_CLIENT_NAME_LEN};
 pub use message::{LentMessage, Message, MessageRef};
 pub use region::{validate_name, MAX_NAME_LEN};

@@ -591,16 +591,35 @@ fn publish_many_publishes_in_order_and_reports_partial_progress() {
     let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
     // Only 4 fit; the rest are left for the caller to retry.
     assert_eq!(b.publish_many("m/x", &refs).unwrap(), 4);
-    let got: Vec<u8> = b.receive_many(&s, 10).unwrap().iter().map(|m| m.payload()[0]).collect();
+    let got: Vec<u8> = b
+        .receive_many(&s, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.payload()[0])
+        .collect();
     assert_eq!(got, [0, 1, 2, 3]);
     assert_eq!(b.publish_many("m/x", &refs[4..8]).unwrap(), 4);
     // Nothing fits: an error, nothing published.
-    assert!(matches!(b.publish_many("m/x", &refs[8..]), Err(Error::BufferFull)));
-    let got: Vec<u64> = b.receive_many(&s, 10).unwrap().iter().map(|m| m.sequence()).collect();
+    assert!(matches!(
+        b.publish_many("m/x", &refs[8..]),
+        Err(Error::BufferFull)
+    ));
+    let got: Vec<u64> = b
+        .receive_many(&s, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.sequence())
+        .collect();
     assert_eq!(got, [5, 6, 7, 8]);
     // Validation happens before anything is published.
     let big = vec![0u8; b.config().1.max_message_size.unwrap() + 1];
-    assert_eq!(b.publish_many("m/x", &[b"ok", &big]).unwrap_err().code(), "MessageTooLarge");
-    assert_eq!(b.publish_many("m/#", &[b"x"]).unwrap_err().code(), "InvalidTopic");
+    assert_eq!(
+        b.publish_many("m/x", &[b"ok", &big]).unwrap_err().code(),
+        "MessageTooLarge"
+    );
+    assert_eq!(
+        b.publish_many("m/#", &[b"x"]).unwrap_err().code(),
+        "InvalidTopic"
+    );
     assert!(b.receive(&s).unwrap().is_none());
 }
