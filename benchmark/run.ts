@@ -7,6 +7,7 @@
 //   npm run bench -- --no-rust         skip the Rust binary
 //   npm run bench -- --rust-json FILE  use a saved `roker-bench --json` document instead
 //   npm run bench -- --from-json FILE  only re-render RESULTS.md and the charts from a results file
+//   npm run bench -- --out-dir DIR     write the report into DIR instead of benchmark/
 //
 // Each Node case runs in a fresh driver process (benchmark/node/main.ts), which spawns the
 // case's own processes or threads; every process has a hard time limit. A failing case is
@@ -284,10 +285,13 @@ function median(runs: Row[]): Row {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Where the report goes: benchmark/ by default, or `--out-dir DIR` (CI's smoke test). */
+const OUT = optValue('--out-dir') ?? HERE
+
 function write(report: Report): { jsonFile: string; svgs: number } {
   report.targets = targets(report.results)
-  const resultsDir = join(HERE, 'results')
-  const chartsDir = join(HERE, 'charts')
+  const resultsDir = join(OUT, 'results')
+  const chartsDir = join(OUT, 'charts')
   mkdirSync(resultsDir, { recursive: true })
   mkdirSync(chartsDir, { recursive: true })
   const jsonFile = join(resultsDir, `${report.date}.json`)
@@ -295,7 +299,7 @@ function write(report: Report): { jsonFile: string; svgs: number } {
   for (const f of readdirSync(chartsDir)) if (f.endsWith('.svg')) rmSync(join(chartsDir, f))
   const svgs = charts(report.results)
   for (const [name, svg] of Object.entries(svgs)) writeFileSync(join(chartsDir, name), svg)
-  writeFileSync(join(HERE, 'RESULTS.md'), markdown(report, relative(HERE, jsonFile)))
+  writeFileSync(join(OUT, 'RESULTS.md'), markdown(report, relative(OUT, jsonFile)))
   return { jsonFile, svgs: Object.keys(svgs).length }
 }
 
