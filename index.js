@@ -58,6 +58,15 @@ class RokerError extends Error {
 }
 exports.RokerError = RokerError;
 Object.defineProperty(RokerError.prototype, 'name', { value: 'RokerError' });
+/** Runs a native call, turning its errors into RokerErrors (see `rethrow`). */
+function call(fn) {
+    try {
+        return fn();
+    }
+    catch (e) {
+        rethrow(e);
+    }
+}
 /** Turns a native error carrying one of roker's codes into a RokerError, keeping its stack. */
 function rethrow(e) {
     if (e instanceof Error && CODES.has(e.code ?? '')) {
@@ -99,23 +108,13 @@ class Topic {
     /** Validates `topic`; throws a `RokerError` with code `InvalidTopic` when it is not valid. */
     constructor(topic) {
         checkString(topic, 'topic');
-        try {
-            native.validateTopic(topic);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => native.validateTopic(topic));
         this.value = topic;
     }
     /** Whether `filter` (with `*` and `#` wildcards) matches this topic. */
     matches(filter) {
         checkString(filter, 'filter');
-        try {
-            return native.topicMatches(filter, this.value);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => native.topicMatches(filter, this.value));
     }
     /** The topic string. */
     toString() {
@@ -282,24 +281,14 @@ class Broker {
             if (options.policy !== undefined && options.policy !== 'block' && options.policy !== 'dropOldest') {
                 throw new TypeError(`options.policy must be 'block' or 'dropOldest', got ${String(options.policy)}`);
             }
-            try {
-                this.#native = new native.NativeBroker(options);
-            }
-            catch (e) {
-                rethrow(e);
-            }
+            this.#native = call(() => new native.NativeBroker(options));
         }
         this.#ref = track(this.#native);
     }
     /** Attaches to the broker named `name`, created by any process. `NotFound` if there is none. */
     static connect(name) {
         checkString(name, 'name');
-        try {
-            return new Broker({ name }, native.NativeBroker.connect(name));
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => new Broker({ name }, native.NativeBroker.connect(name)));
     }
     /** Whether a broker region named `name` exists (live or stale). */
     static exists(name) {
@@ -309,42 +298,22 @@ class Broker {
     /** Removes the region named `name`, whatever its state; attached handles then see `Closed`. */
     static remove(name) {
         checkString(name, 'name');
-        try {
-            native.NativeBroker.remove(name);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => native.NativeBroker.remove(name));
     }
     /**
      * Removes every broker region on this machine whose users have all died (left behind by
      * killed processes); returns the names removed. Linux only (elsewhere returns `[]`).
      */
     static removeStale() {
-        try {
-            return native.NativeBroker.removeStale();
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => native.NativeBroker.removeStale());
     }
     /** The broker's name. */
     get name() {
-        try {
-            return this.#native.name;
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.name);
     }
     /** This handle's publisher id, carried by every message it publishes. */
     get publisherId() {
-        try {
-            return this.#native.publisherId;
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.publisherId);
     }
     /** Whether this handle was closed or the broker destroyed. */
     get closed() {
@@ -352,74 +321,39 @@ class Broker {
     }
     /** The broker's effective configuration (with defaults filled in). */
     config() {
-        try {
-            return this.#native.config();
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.config());
     }
     /** Registers a client (the name is informative, at most 64 bytes); returns its id. */
     registerClient(name = '') {
         checkString(name, 'name');
-        try {
-            return this.#native.registerClient(name);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.registerClient(name));
     }
     /** Unregisters a client: its subscriptions and queued messages go, its id becomes invalid. */
     unregisterClient(id) {
         checkId(id);
-        try {
-            this.#native.unregisterClient(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => this.#native.unregisterClient(id));
     }
     /** Subscribes a client to a filter: `*` matches one level, `#` (last) any number of levels. */
     subscribe(id, filter) {
         checkId(id);
         checkString(filter, 'filter');
-        try {
-            this.#native.subscribe(id, filter);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => this.#native.subscribe(id, filter));
     }
     /** Removes a subscription; `NotFound` if the client does not hold it. */
     unsubscribe(id, filter) {
         checkId(id);
         checkString(filter, 'filter');
-        try {
-            this.#native.unsubscribe(id, filter);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => this.#native.unsubscribe(id, filter));
     }
     /** The filters a client holds. */
     subscriptions(id) {
         checkId(id);
-        try {
-            return this.#native.subscriptions(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.subscriptions(id));
     }
     /** Counters of a client. */
     stats(id) {
         checkId(id);
-        try {
-            return this.#native.stats(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.stats(id));
     }
     publish(topicOrMessage, payload) {
         let topic;
@@ -506,24 +440,13 @@ class Broker {
      */
     receiveZeroCopy(id) {
         checkId(id);
-        let m;
-        try {
-            m = this.#native.receiveZeroCopy(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        const m = call(() => this.#native.receiveZeroCopy(id));
         return m === null ? null : fromNative(m);
     }
     /** Releases the payload lent by {@link Broker.receiveZeroCopy}. */
     release(id) {
         checkId(id);
-        try {
-            this.#native.release(id);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => this.#native.release(id));
     }
     /**
      * Blocks the calling thread up to `timeout` ms (default: forever) for the next message,
@@ -540,24 +463,13 @@ class Broker {
             const remaining = deadline - Date.now();
             if (remaining <= 0)
                 return null;
-            try {
-                this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12);
-            }
-            catch (e) {
-                rethrow(e);
-            }
+            call(() => this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12));
         }
     }
     /** Waits natively (a dedicated thread, never libuv's pool) until a message may be queued. */
     #wait(id, ms, signal) {
         const token = (this.#tokens = (this.#tokens + 1) >>> 0);
-        let p;
-        try {
-            p = this.#native.waitAsync(id, Number.isFinite(ms) ? ms : 1e12, token);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        const p = call(() => this.#native.waitAsync(id, Number.isFinite(ms) ? ms : 1e12, token));
         if (!signal)
             return p;
         const handle = this.#native;
@@ -588,12 +500,7 @@ class Broker {
         const timeout = checkTimeout(options.timeout, 'options.timeout');
         options.signal?.throwIfAborted();
         const queued = () => {
-            try {
-                return this.#native.stats(id).queued > 0;
-            }
-            catch (e) {
-                rethrow(e);
-            }
+            return call(() => this.#native.stats(id).queued > 0);
         };
         if (queued())
             return true;
@@ -657,12 +564,7 @@ class Broker {
     }
     /** Reclaims the slots of clients whose processes died; returns how many. */
     sweep() {
-        try {
-            return this.#native.sweep();
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        return call(() => this.#native.sweep());
     }
     /** Closes this handle and releases its mapping. Later calls throw `Closed`. */
     close() {
@@ -671,12 +573,7 @@ class Broker {
     }
     /** Destroys the broker for every process: its name is removed, all handles see `Closed`. */
     destroy() {
-        try {
-            this.#native.destroy();
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        call(() => this.#native.destroy());
         open.delete(this.#ref);
     }
 }
@@ -714,13 +611,7 @@ class Matcher {
     /** Adds `filter` (throws `InvalidFilter`) with `value` (default: the filter); returns its id. */
     add(filter, value) {
         checkString(filter, 'filter');
-        let id;
-        try {
-            id = this.#native.add(filter);
-        }
-        catch (e) {
-            rethrow(e);
-        }
+        const id = call(() => this.#native.add(filter));
         this.#values[id] = value === undefined ? filter : value;
         this.#cache.clear();
         return id;
@@ -773,10 +664,5 @@ exports.Matcher = Matcher;
 function matches(filter, topic) {
     checkString(filter, 'filter');
     checkString(topic, 'topic');
-    try {
-        return native.topicMatches(filter, topic);
-    }
-    catch (e) {
-        rethrow(e);
-    }
+    return call(() => native.topicMatches(filter, topic));
 }

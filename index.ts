@@ -55,6 +55,15 @@ export class RokerError extends Error {
 }
 Object.defineProperty(RokerError.prototype, 'name', { value: 'RokerError' })
 
+/** Runs a native call, turning its errors into RokerErrors (see `rethrow`). */
+function call<R>(fn: () => R): R {
+  try {
+    return fn()
+  } catch (e) {
+    rethrow(e)
+  }
+}
+
 /** Turns a native error carrying one of roker's codes into a RokerError, keeping its stack. */
 function rethrow(e: unknown): never {
   if (e instanceof Error && CODES.has((e as { code?: string }).code ?? '')) {
@@ -151,22 +160,14 @@ export class Topic {
   /** Validates `topic`; throws a `RokerError` with code `InvalidTopic` when it is not valid. */
   constructor(topic: string) {
     checkString(topic, 'topic')
-    try {
-      native.validateTopic(topic)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => native.validateTopic(topic))
     this.value = topic
   }
 
   /** Whether `filter` (with `*` and `#` wildcards) matches this topic. */
   matches(filter: string): boolean {
     checkString(filter, 'filter')
-    try {
-      return native.topicMatches(filter, this.value)
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => native.topicMatches(filter, this.value))
   }
 
   /** The topic string. */
@@ -363,11 +364,7 @@ export class Broker {
       if (options.policy !== undefined && options.policy !== 'block' && options.policy !== 'dropOldest') {
         throw new TypeError(`options.policy must be 'block' or 'dropOldest', got ${String(options.policy)}`)
       }
-      try {
-        this.#native = new native.NativeBroker(options)
-      } catch (e) {
-        rethrow(e)
-      }
+      this.#native = call(() => new native.NativeBroker(options))
     }
     this.#ref = track(this.#native)
   }
@@ -375,11 +372,7 @@ export class Broker {
   /** Attaches to the broker named `name`, created by any process. `NotFound` if there is none. */
   static connect(name: string): Broker {
     checkString(name, 'name')
-    try {
-      return new Broker({ name }, native.NativeBroker.connect(name))
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => new Broker({ name }, native.NativeBroker.connect(name)))
   }
 
   /** Whether a broker region named `name` exists (live or stale). */
@@ -391,11 +384,7 @@ export class Broker {
   /** Removes the region named `name`, whatever its state; attached handles then see `Closed`. */
   static remove(name: string): void {
     checkString(name, 'name')
-    try {
-      native.NativeBroker.remove(name)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => native.NativeBroker.remove(name))
   }
 
   /**
@@ -403,29 +392,17 @@ export class Broker {
    * killed processes); returns the names removed. Linux only (elsewhere returns `[]`).
    */
   static removeStale(): string[] {
-    try {
-      return native.NativeBroker.removeStale()
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => native.NativeBroker.removeStale())
   }
 
   /** The broker's name. */
   get name(): string {
-    try {
-      return this.#native.name
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.name)
   }
 
   /** This handle's publisher id, carried by every message it publishes. */
   get publisherId(): number {
-    try {
-      return this.#native.publisherId
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.publisherId)
   }
 
   /** Whether this handle was closed or the broker destroyed. */
@@ -435,73 +412,45 @@ export class Broker {
 
   /** The broker's effective configuration (with defaults filled in). */
   config(): Required<Omit<BrokerOptions, 'mode'>> {
-    try {
-      return this.#native.config() as Required<Omit<BrokerOptions, 'mode'>>
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.config() as Required<Omit<BrokerOptions, 'mode'>>)
   }
 
   /** Registers a client (the name is informative, at most 64 bytes); returns its id. */
   registerClient(name = ''): ClientId {
     checkString(name, 'name')
-    try {
-      return this.#native.registerClient(name)
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.registerClient(name))
   }
 
   /** Unregisters a client: its subscriptions and queued messages go, its id becomes invalid. */
   unregisterClient(id: ClientId): void {
     checkId(id)
-    try {
-      this.#native.unregisterClient(id)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => this.#native.unregisterClient(id))
   }
 
   /** Subscribes a client to a filter: `*` matches one level, `#` (last) any number of levels. */
   subscribe(id: ClientId, filter: string): void {
     checkId(id)
     checkString(filter, 'filter')
-    try {
-      this.#native.subscribe(id, filter)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => this.#native.subscribe(id, filter))
   }
 
   /** Removes a subscription; `NotFound` if the client does not hold it. */
   unsubscribe(id: ClientId, filter: string): void {
     checkId(id)
     checkString(filter, 'filter')
-    try {
-      this.#native.unsubscribe(id, filter)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => this.#native.unsubscribe(id, filter))
   }
 
   /** The filters a client holds. */
   subscriptions(id: ClientId): string[] {
     checkId(id)
-    try {
-      return this.#native.subscriptions(id)
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.subscriptions(id))
   }
 
   /** Counters of a client. */
   stats(id: ClientId): ClientStats {
     checkId(id)
-    try {
-      return this.#native.stats(id)
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.stats(id))
   }
 
   /** Publishes a message; returns how many subscribers it reached. */
@@ -589,23 +538,14 @@ export class Broker {
    */
   receiveZeroCopy(id: ClientId): Message | null {
     checkId(id)
-    let m: native.NativeMessage | null
-    try {
-      m = this.#native.receiveZeroCopy(id) as native.NativeMessage | null
-    } catch (e) {
-      rethrow(e)
-    }
+    const m = call(() => this.#native.receiveZeroCopy(id) as native.NativeMessage | null)
     return m === null ? null : fromNative(m)
   }
 
   /** Releases the payload lent by {@link Broker.receiveZeroCopy}. */
   release(id: ClientId): void {
     checkId(id)
-    try {
-      this.#native.release(id)
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => this.#native.release(id))
   }
 
   /**
@@ -621,23 +561,14 @@ export class Broker {
       if (m) return m
       const remaining = deadline - Date.now()
       if (remaining <= 0) return null
-      try {
-        this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12)
-      } catch (e) {
-        rethrow(e)
-      }
+      call(() => this.#native.waitSync(id, Number.isFinite(remaining) ? remaining : 1e12))
     }
   }
 
   /** Waits natively (a dedicated thread, never libuv's pool) until a message may be queued. */
   #wait(id: ClientId, ms: number, signal?: AbortSignal): Promise<boolean> {
     const token = (this.#tokens = (this.#tokens + 1) >>> 0)
-    let p: Promise<boolean>
-    try {
-      p = this.#native.waitAsync(id, Number.isFinite(ms) ? ms : 1e12, token)
-    } catch (e) {
-      rethrow(e)
-    }
+    const p = call(() => this.#native.waitAsync(id, Number.isFinite(ms) ? ms : 1e12, token))
     if (!signal) return p
     const handle = this.#native
     return new Promise<boolean>((resolve, reject) => {
@@ -670,11 +601,7 @@ export class Broker {
     const timeout = checkTimeout(options.timeout, 'options.timeout')
     options.signal?.throwIfAborted()
     const queued = (): boolean => {
-      try {
-        return this.#native.stats(id).queued > 0
-      } catch (e) {
-        rethrow(e)
-      }
+      return call(() => this.#native.stats(id).queued > 0)
     }
     if (queued()) return true
     const deadline = Date.now() + timeout
@@ -732,11 +659,7 @@ export class Broker {
 
   /** Reclaims the slots of clients whose processes died; returns how many. */
   sweep(): number {
-    try {
-      return this.#native.sweep()
-    } catch (e) {
-      rethrow(e)
-    }
+    return call(() => this.#native.sweep())
   }
 
   /** Closes this handle and releases its mapping. Later calls throw `Closed`. */
@@ -747,11 +670,7 @@ export class Broker {
 
   /** Destroys the broker for every process: its name is removed, all handles see `Closed`. */
   destroy(): void {
-    try {
-      this.#native.destroy()
-    } catch (e) {
-      rethrow(e)
-    }
+    call(() => this.#native.destroy())
     open.delete(this.#ref)
   }
 }
@@ -791,12 +710,7 @@ export class Matcher<T = string> {
   /** Adds `filter` (throws `InvalidFilter`) with `value` (default: the filter); returns its id. */
   add(filter: string, value?: T): number {
     checkString(filter, 'filter')
-    let id: number
-    try {
-      id = this.#native.add(filter)
-    } catch (e) {
-      rethrow(e)
-    }
+    const id = call(() => this.#native.add(filter))
     this.#values[id] = value === undefined ? (filter as unknown as T) : value
     this.#cache.clear()
     return id
@@ -846,9 +760,5 @@ export class Matcher<T = string> {
 export function matches(filter: string, topic: string): boolean {
   checkString(filter, 'filter')
   checkString(topic, 'topic')
-  try {
-    return native.topicMatches(filter, topic)
-  } catch (e) {
-    rethrow(e)
-  }
+  return call(() => native.topicMatches(filter, topic))
 }
