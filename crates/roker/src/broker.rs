@@ -206,7 +206,7 @@ impl Broker {
         for _ in 0..5 {
             match Region::create(&os_id, l.total, options.mode)? {
                 Created::New(region) => {
-                    init_header(&region, &l);
+                    init_header(&region, &l, options.mode);
                     log::debug!(
                         "roker: created broker '{}' ({} bytes)",
                         config.name,
@@ -362,7 +362,7 @@ impl Broker {
                 max_topic_len: p.max_topic_len as usize,
                 max_topics: p.max_topics as usize,
                 inbox_capacity: p.inbox_cap as usize,
-                mode: 0,
+                mode: self.inner.h(H_MODE).load(Ordering::Relaxed) as u32,
             },
         )
     }
@@ -582,7 +582,7 @@ impl std::fmt::Debug for Broker {
     }
 }
 
-fn init_header(r: &Region, l: &Layout) {
+fn init_header(r: &Region, l: &Layout, mode: u32) {
     let p = &l.p;
     let h = |off| r.u64_at(off);
     h(H_CREATOR).store(sys::self_identity(), Ordering::Relaxed);
@@ -599,6 +599,7 @@ fn init_header(r: &Region, l: &Layout) {
     h(H_TIMEOUT_NS).store(p.timeout_ns, Ordering::Relaxed);
     h(H_ATTACH_SLOTS).store(p.attach_slots as u64, Ordering::Relaxed);
     h(H_LAST_SWEEP_NS).store(sys::now_ns(), Ordering::Relaxed);
+    h(H_MODE).store(mode as u64, Ordering::Relaxed);
     h(H_VERSION).store(LAYOUT_VERSION, Ordering::Relaxed);
     h(H_MAGIC).store(MAGIC, Ordering::Relaxed);
     // Release: a process that reads READY with Acquire sees every field above.

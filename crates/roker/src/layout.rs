@@ -50,6 +50,8 @@ pub(crate) const H_LAST_SWEEP_NS: usize = 136;
 /// taker repair a half-done update of a holder that died.
 pub(crate) const H_PENDING_SLOT: usize = 144;
 pub(crate) const H_ATTACH_SLOTS: usize = 152;
+/// Permission bits the region was created with (informative).
+pub(crate) const H_MODE: usize = 160;
 // Cache line 4: the broker lock and the log's write side (written by the lock holder).
 pub(crate) const H_LOCK: usize = 256;
 pub(crate) const H_WRITE_POS: usize = 264;

@@ -144,6 +144,7 @@ fn limits_are_enforced_with_their_codes() {
         "ClientNotFound"
     );
     let (cfg, opts) = b.config();
+    assert_eq!(opts.mode, 0o600);
     let big = vec![0u8; opts.max_message_size.unwrap() + 1];
     assert_eq!(
         b.publish_str("a", &big).unwrap_err().code(),
