@@ -136,7 +136,7 @@ export declare class Broker {
     /** Whether this handle was closed or the broker destroyed. */
     get closed(): boolean;
     /** The broker's effective configuration (with defaults filled in). */
-    config(): Required<Omit<BrokerOptions, 'mode'>>;
+    config(): Required<BrokerOptions>;
     /** Registers a client (the name is informative, at most 64 bytes); returns its id. */
     registerClient(name?: string): ClientId;
     /** Unregisters a client: its subscriptions and queued messages go, its id becomes invalid. */

@@ -411,8 +411,8 @@ export class Broker {
   }
 
   /** The broker's effective configuration (with defaults filled in). */
-  config(): Required<Omit<BrokerOptions, 'mode'>> {
-    return call(() => this.#native.config() as Required<Omit<BrokerOptions, 'mode'>>)
+  config(): Required<BrokerOptions> {
+    return call(() => this.#native.config() as Required<BrokerOptions>)
   }
 
   /** Registers a client (the name is informative, at most 64 bytes); returns its id. */

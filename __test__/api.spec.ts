@@ -75,6 +75,7 @@ test('stats, config and publisher ids', (t) => {
   t.is(cfg.inboxCapacity, 4)
   t.is(cfg.maxClients, 4)
   t.is(cfg.publishTimeout, 50)
+  t.is(cfg.mode, 0o600)
   const s = b.registerClient('s')
   b.subscribe(s, 't')
   for (let i = 0; i < 10; i++) b.publish('t', String(i))

@@ -397,7 +397,7 @@ impl NativeBroker {
             max_topic_length: Some(o.max_topic_len as f64),
             max_topics: Some(o.max_topics as f64),
             inbox_capacity: Some(o.inbox_capacity as f64),
-            mode: None,
+            mode: Some(o.mode as f64),
         })
     }
 
