@@ -302,6 +302,8 @@ export class Broker {
   #tokens = 0
   /** Metadata of received messages, written by native code (see `receiveInto`). */
   #meta = new Float64Array(1 + STRIDE * CHUNK)
+  /** Staging area `receive` copies one message into (larger ones get their own Buffer). */
+  #staging = Buffer.allocUnsafeSlow(64 * 1024)
   /** Interned topic id → topic string, filled as native code first sends each topic. */
   #topics = new Map<number, string>()
 
@@ -514,8 +516,34 @@ export class Broker {
   /** Takes the next message for a client, or `null`; never blocks. */
   receive(id: ClientId): Message | null {
     checkId(id)
-    const out: Message[] = []
-    return this.#take(id, 1, out) === 0 ? null : out[0]
+    const meta = this.#meta
+    let own: Buffer | null
+    try {
+      own = this.#native.receiveOne(id, meta, this.#staging)
+    } catch (e) {
+      rethrow(e)
+    }
+    if (meta[0] === 0) return null
+    const src = own ?? this.#staging
+    const tid = meta[1]
+    const tlen = meta[2]
+    const plen = meta[3]
+    let topic: string
+    if (tlen > 0) {
+      topic = src.toString('utf8', 0, tlen)
+      if (tid >= 0) this.#topics.set(tid, topic)
+    } else {
+      topic = this.#topics.get(tid) as string
+    }
+    let payload: Buffer
+    if (own !== null && tlen === 0) {
+      payload = own
+    } else {
+      // A pooled allocation plus a copy: much cheaper than a new native Buffer per message.
+      payload = Buffer.allocUnsafe(plen)
+      src.copy(payload, 0, tlen, tlen + plen)
+    }
+    return received(topic, payload, meta[4], meta[5], meta[6], meta[7])
   }
 
   /** Takes up to `max` queued messages (few native calls, one Buffer per 1024); never blocks. */

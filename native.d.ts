@@ -65,6 +65,13 @@ export declare class NativeBroker {
    */
   receiveInto(id: number, max: number, meta: Float64Array): Buffer | null
   /**
+   * Takes one message, describing it in `meta` like `receiveInto` (`meta[0]` = 0 or 1).
+   * Its topic bytes (if sent) and payload are copied into `staging` when they fit (the
+   * caller then copies the payload into a pooled Buffer, which is far cheaper than a new
+   * native Buffer per message); otherwise they come back in a new Buffer.
+   */
+  receiveOne(id: number, meta: Float64Array, staging: Buffer): Buffer | null
+  /**
    * Takes the next message with its payload lent in place (zero-copy): the Buffer views
    * shared memory and is valid until the next receive on this client or `release(id)`.
    * Where the runtime refuses external buffers (Electron), the payload is copied.

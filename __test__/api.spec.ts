@@ -181,3 +181,33 @@ test('Matcher matches filters like the broker routes', (t) => {
   t.throws(() => m.match('a/*'), { instanceOf: RokerError, code: 'InvalidTopic' })
   t.throws(() => m.match(5 as any), { instanceOf: TypeError })
 })
+
+test('receive returns small and large payloads intact, on new and known topics', (t) => {
+  const b = smallBroker('one', { bufferSize: 4 << 20 })
+  const s = b.registerClient()
+  b.subscribe(s, 'r/#')
+  const cases: Array<[string, number]> = [
+    ['r/small', 10],
+    ['r/small', 0],
+    ['r/big', 200_000], // first sight of the topic, larger than the staging area
+    ['r/big', 100_000], // known topic, larger than the staging area
+    ['r/edge', 64 * 1024 - 6], // topic + payload exactly fill the staging area
+    ['r/small', 65_536],
+  ]
+  cases.forEach(([topic, n], i) => b.publish(topic, Buffer.alloc(n, i + 1)))
+  for (const [i, [topic, n]] of cases.entries()) {
+    const m = b.receive(s)!
+    t.is(m.topic, topic)
+    t.is(m.payload.length, n)
+    t.true(m.payload.every((x) => x === i + 1))
+    t.is(m.sequence, i + 1)
+  }
+  // Received payloads are independent copies: the next receive does not change them.
+  b.publish('r/small', 'first')
+  const first = b.receive(s)!
+  b.publish('r/small', 'other')
+  b.receive(s)
+  t.is(first.text(), 'first')
+  t.is(b.receive(s), null)
+  b.close()
+})

@@ -603,6 +603,69 @@ impl NativeBroker {
         }
     }
 
+    /// Takes one message, describing it in `meta` like `receiveInto` (`meta[0]` = 0 or 1).
+    /// Its topic bytes (if sent) and payload are copied into `staging` when they fit (the
+    /// caller then copies the payload into a pooled Buffer, which is far cheaper than a new
+    /// native Buffer per message); otherwise they come back in a new Buffer.
+    #[napi]
+    pub fn receive_one<'env>(
+        &self,
+        env: &'env Env,
+        id: f64,
+        mut meta: Float64ArraySlice<'_>,
+        mut staging: BufferSlice<'_>,
+    ) -> napi::Result<Option<BufferSlice<'env>>, Code> {
+        let id = id_of(id)?;
+        self.release_lent(id);
+        let b = self.get()?;
+        if meta.len() < 8 {
+            return Err(invalid("meta array too small for one message"));
+        }
+        // SAFETY: JavaScript is single-threaded and blocked in this call, so nothing else
+        // touches these views while we write them; they stay alive through the parameters.
+        let (meta_slice, staging): (&mut [f64], &mut [u8]) =
+            unsafe { (meta.as_mut(), staging.as_mut()) };
+        let mut sent = self.topics_sent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut own: Option<napi::Result<BufferSlice<'env>>> = None;
+        meta_slice[0] = 0.0;
+        b.receive_batch_with(&id, 1, |m| {
+            let known = m.topic_id != u32::MAX && sent.contains(&m.topic_id);
+            let topic_len = if known { 0 } else { m.topic.len() };
+            meta_slice[0] = 1.0;
+            meta_slice[1] = if m.topic_id == u32::MAX {
+                -1.0
+            } else {
+                m.topic_id as f64
+            };
+            meta_slice[2] = topic_len as f64;
+            meta_slice[3] = m.payload.len() as f64;
+            meta_slice[4] = m.timestamp_ns as f64 / 1e6;
+            meta_slice[5] = m.sequence as f64;
+            meta_slice[6] = m.publisher_id as f64;
+            meta_slice[7] = m.missed as f64;
+            if !known && m.topic_id != u32::MAX {
+                sent.insert(m.topic_id);
+            }
+            let topic = &m.topic.as_str().as_bytes()[..topic_len];
+            if topic_len + m.payload.len() <= staging.len() {
+                staging[..topic_len].copy_from_slice(topic);
+                staging[topic_len..topic_len + m.payload.len()].copy_from_slice(m.payload);
+            } else if topic_len == 0 {
+                own = Some(BufferSlice::copy_from(env, m.payload));
+            } else {
+                let mut both = Vec::with_capacity(topic_len + m.payload.len());
+                both.extend_from_slice(topic);
+                both.extend_from_slice(m.payload);
+                own = Some(BufferSlice::copy_from(env, &both));
+            }
+        })
+        .map_err(err)?;
+        match own {
+            Some(buf) => buf.map(Some).map_err(lift),
+            None => Ok(None),
+        }
+    }
+
     /// Takes the next message with its payload lent in place (zero-copy): the Buffer views
     /// shared memory and is valid until the next receive on this client or `release(id)`.
     /// Where the runtime refuses external buffers (Electron), the payload is copied.
